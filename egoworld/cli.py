@@ -1,0 +1,101 @@
+"""The egoworld command line: one command per arrow of the pipeline (see shared DESIGN)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="egoworld: first-person capture → world model.")
+capture_app = typer.Typer(no_args_is_help=True, help="Record sessions (the MuJoCo egocentric rig; importers later).")
+app.add_typer(capture_app, name="capture")
+console = Console()
+
+
+@capture_app.command("sim")
+def capture_sim(
+    out: Path = typer.Option(..., "--out", help="Folder to write sessions into."),
+    tasks: str = typer.Option("all", help="Comma-separated tasks, or 'all' (push, open_drawer, pick_place, stack)."),
+    places: int = typer.Option(8, min=1, help="Number of places (room layouts) to spread sessions over."),
+    people: int = typer.Option(6, min=1, help="Number of people to spread sessions over."),
+    sessions: int = typer.Option(8, min=1, help="Number of sessions."),
+    seconds: float = typer.Option(20.0, min=1.0, help="Length of each session."),
+    seed: int = typer.Option(0, help="Same seed → identical files."),
+    fps: float = typer.Option(30.0, min=1.0, help="Camera frame rate."),
+    width: int = typer.Option(256, min=16), height: int = typer.Option(256, min=16),
+    fov: float = typer.Option(90.0, min=20.0, max=150.0, help="Vertical field of view (degrees)."),
+    offset_ms: Optional[float] = typer.Option(None, help="Clock offset of every motion clock (ms); default random ±500."),
+    drift_ppm: Optional[float] = typer.Option(None, help="Clock drift of every motion clock (ppm); default random ±1000."),
+    jitter_ms: float = typer.Option(0.3, min=0.0, help="Timestamp jitter (std, ms)."),
+    drop_rate: float = typer.Option(0.004, min=0.0, max=0.5, help="Fraction of motion samples dropped."),
+    frame_drop_rate: float = typer.Option(0.002, min=0.0, max=0.5, help="Fraction of video frames dropped."),
+    consent: str = typer.Option("full", help="full | research | expired | revoked | none | mixed."),
+    workers: int = typer.Option(1, min=1, help="Processes to use."),
+) -> None:
+    """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
+    from egoworld.capture.sim.batch import capture_many
+    from egoworld.capture.sim.catalog import TASKS
+    from egoworld.capture.sim.record import CONSENT_KINDS, plan_sessions
+
+    task_list = list(TASKS) if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+    bad = [t for t in task_list if t not in TASKS]
+    if bad:
+        raise typer.BadParameter(f"unknown task(s) {bad}; known: {', '.join(TASKS)}", param_hint="--tasks")
+    if consent not in CONSENT_KINDS + ("mixed",):
+        raise typer.BadParameter(f"{consent!r}; use one of {', '.join(CONSENT_KINDS + ('mixed',))}", param_hint="--consent")
+    configs = plan_sessions(sessions, places, people, task_list, seed, seconds=seconds, fps=fps, width=width, height=height,
+                            fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
+                            frame_drop_rate=frame_drop_rate, consent=consent)
+    done, failed = capture_many(out, configs, workers)
+    console.print(f"wrote {len(done)} sessions to {out}")
+    for sid, err in failed:
+        console.print(f"[red]failed[/red] {sid}: {err}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def inspect(path: Path = typer.Argument(..., help="A session folder."), as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Summarise a session: streams, rates, duration, clocks, consent (metadata only)."""
+    from egoworld.inspect import summarize
+    from egoworld.session import SessionError
+
+    try:
+        info = summarize(path)
+    except SessionError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    console.print(f"[bold]{info['session_id']}[/bold]  ({info['source']}, {info['duration_s']:.2f} s)  {info['path']}")
+    console.print(f"place {info['place']} · person {info['person']} · task {info['task']} · objects {', '.join(info['objects'])}")
+    rig, v = info["rig"], info["video"]
+    console.print(f"camera: {rig['camera_model']} {rig['resolution']} @ {rig['fps']} fps, FOV h {rig['fov_deg']['h']:.1f}° v {rig['fov_deg']['v']:.1f}°; "
+                  f"video {v['codec']} {v['frames']} frames, measured {v['measured_fps']} fps, {v['gaps']} gaps")
+    t = Table(title="streams")
+    for c in ("stream", "clock", "rows", "nominal Hz", "measured Hz", "first (s)", "last (s)"):
+        t.add_column(c)
+    t.add_row("video", "camera", str(v["frames"]), str(rig["fps"]), str(v["measured_fps"]), "0.000", f"{v['span_s']:.3f}")
+    for s in info["streams"]:
+        t.add_row(s["name"], s["clock"], str(s["rows"]), str(s["nominal_hz"]), str(s["measured_hz"]), f"{s['first_s']:.3f}", f"{s['last_s']:.3f}")
+    console.print(t)
+    for name, c in info["clocks"].items():
+        console.print(f"clock {name}: {c.get('device', '')} — {c.get('description', '')}")
+    c = info["consent"]
+    if c is None:
+        console.print("consent: [red]none[/red] (not cleared for any use)")
+    else:
+        console.print(f"consent: subject {c['subject_id']}, scopes {', '.join(c['scopes'])}, expires {c['expires_at']}, "
+                      f"revoked {c['revoked_at']} → research: {c['research']}; commercial: {c['commercial']}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
