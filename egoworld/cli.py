@@ -93,6 +93,31 @@ def inspect(path: Path = typer.Argument(..., help="A session folder."), as_json:
                       f"revoked {c['revoked_at']} → research: {c['research']}; commercial: {c['commercial']}")
 
 
+@app.command()
+def sync(
+    data: Path = typer.Argument(..., help="A session folder, or a folder of sessions."),
+    out: Optional[Path] = typer.Option(None, help="Where aligned episodes go (default DATA/aligned)."),
+    workers: int = typer.Option(1, min=1, help="Processes to use."),
+) -> None:
+    """Estimate clock offset and drift of every motion stream against the video; write aligned episodes."""
+    from egoworld.sync.cli import sync_command
+
+    raise typer.Exit(sync_command(data, out, workers))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("egoworld-demo"), help="Where everything goes."),
+    quick: bool = typer.Option(False, "--quick", help="A smaller run for CI (about a minute)."),
+    seed: int = typer.Option(0, help="Same seed → same numbers."),
+    workers: int = typer.Option(2, min=1, help="Processes to use."),
+) -> None:
+    """Run the whole pipeline on a small simulated set and summarise what was measured."""
+    from egoworld.demo import run_demo
+
+    run_demo(out, quick=quick, seed=seed, workers=workers, console=console)
+
+
 def main() -> None:
     app()
 

@@ -6,7 +6,6 @@ The ground truth (clocks, per-frame simulator state, controls, the scene) goes t
 """
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from scipy.spatial.transform import RotationSpline
 from egoworld import __version__
 from egoworld._atomic import write_json, write_parquet
 from egoworld.body import SEGMENT_LENGTHS, SIDES, finger_keypoints
-from egoworld.capture.sim.catalog import TASKS, person as person_spec, place as place_spec
+from egoworld.capture.sim.catalog import OBJECTS, TASKS, person as person_spec, place as place_spec
 from egoworld.capture.sim.clocks import ClockSpec, random_clock, sample_clock
 from egoworld.capture.sim.person import ScriptedPerson
 from egoworld.capture.sim.scene import Layout, build_mjcf
@@ -155,13 +154,27 @@ def build_simulator(place_idx: int, person_idx: int, task: str, layout: Layout, 
     return sim, TaskState(task, sim, layout, pl)
 
 
-def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
-    """Simulate, render and write one session to ``out_dir/<session_id>``; returns its path."""
+@dataclass
+class Episode:
+    """A freshly set-up simulated episode: the world, its task, the person, and their random streams."""
+
+    sim: Simulator
+    task: TaskState
+    actor: ScriptedPerson
+    layout: Layout
+    xml: str
+    start: Kinematics
+    clocks: dict[str, ClockSpec]
+    r_clock: np.random.Generator
+    r_noise: np.random.Generator
+
+
+def setup_episode(cfg: SessionConfig) -> Episode:
+    """Build the world for ``cfg`` and place the person at the start (deterministic in cfg)."""
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r} (known: {', '.join(TASKS)})")
     r_layout, r_person, r_clock, r_noise = [np.random.default_rng(s) for s in np.random.SeedSequence([cfg.seed, cfg.index]).spawn(4)]
     pl, pe = place_spec(cfg.place), person_spec(cfg.person)
-    from egoworld.capture.sim.catalog import OBJECTS
     pool = [OBJECTS[i % len(OBJECTS)] for i in cfg.objects] if cfg.objects else None
     layout = make_layout(cfg.task, pl, r_layout, pool)
     xml = build_mjcf(pl, layout, pe.hand_scale, cfg.fov_deg, 1.0 / (cfg.fps * cfg.substeps), SEGMENT_LENGTHS)
@@ -172,11 +185,34 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
     mujoco.mj_forward(sim.model, sim.data)
     clocks = {"imu": random_clock("imu", r_clock, cfg.offset_ms, cfg.drift_ppm, cfg.jitter_ms, cfg.drop_rate),
               "tracker": random_clock("tracker", r_clock, cfg.offset_ms, cfg.drift_ppm, cfg.jitter_ms, cfg.drop_rate)}
+    start = Kinematics(pose.head_p[None], pose.head_q[None], pose.wrist_p[None], pose.wrist_q[None], grips[None])
+    return Episode(sim, task, actor, layout, xml, start, clocks, r_clock, r_noise)
+
+
+def run_scripted(cfg: SessionConfig) -> dict:
+    """Play the scripted person for the session's length without rendering or writing anything.
+
+    Returns when (if ever) the task first succeeded and the final progress — for success rates.
+    """
+    ep = setup_episode(cfg)
+    controller = ep.actor.controls()
+    first = None
+    for k in range(int(round(cfg.seconds * cfg.fps))):
+        if first is None and ep.task.success():
+            first = k
+        ep.sim.step(next(controller))
+    return {"task": cfg.task, "success": first is not None, "success_frame": first, "final_progress": ep.task.progress()}
+
+
+def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
+    """Simulate, render and write one session to ``out_dir/<session_id>``; returns its path."""
+    ep = setup_episode(cfg)
+    sim, task, actor, layout, xml, clocks, r_clock = ep.sim, ep.task, ep.actor, ep.layout, ep.xml, ep.clocks, ep.r_clock
+    pl, pe = place_spec(cfg.place), person_spec(cfg.person)
     n = int(round(cfg.seconds * cfg.fps))
     drop = r_clock.random(n) < cfg.frame_drop_rate
     drop[[0, -1]] = False
     out = Path(out_dir) / cfg.session_id
-    first = Kinematics(pose.head_p[None], pose.head_q[None], pose.wrist_p[None], pose.wrist_q[None], grips[None])
     kins, frames, controls, success_frame = [], [], [], None
     controller = actor.controls()
     with SessionWriter(out) as tmp:
@@ -194,10 +230,10 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
                 controls.append(control)
                 kins.append(sim.step(control))
         sim.close()
-        traj = _trajectory(kins, first)
+        traj = _trajectory(kins, ep.start)
         t_traj = np.arange(len(traj["head_p"])) / (cfg.fps * cfg.substeps)
         t_end = (n - 1) / cfg.fps + 0.5 / cfg.fps
-        streams, stream_truth = _streams(traj, t_traj, cfg, clocks, pe.hand_scale, r_noise, t_end)
+        streams, stream_truth = _streams(traj, t_traj, cfg, clocks, pe.hand_scale, ep.r_noise, t_end)
         intr = _intrinsics(cfg)
         meta = {
             "schema_version": SCHEMA_VERSION, "session_id": cfg.session_id, "source": "sim",
@@ -264,7 +300,3 @@ def plan_sessions(n: int, places: int, people: int, tasks: list[str], seed: int,
         kinds = list(rng.choice(CONSENT_KINDS, size=n, p=[0.7, 0.12, 0.06, 0.06, 0.06]))
     return [SessionConfig(index=i, seed=seed, place=int(pl[i]), person=int(pe[i]), task=tasks[int(tk[i])], consent=str(kinds[i]), **overrides)
             for i in range(n)]
-
-
-def _stamp() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

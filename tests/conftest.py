@@ -1,0 +1,22 @@
+"""Shared fixtures: a small simulated data set, captured once per test run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import egoworld.capture.sim  # noqa: F401  (picks the off-screen GL backend before mujoco loads)
+from egoworld.capture.sim.batch import capture_many
+from egoworld.capture.sim.record import plan_sessions
+
+
+@pytest.fixture(scope="session")
+def sim_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four short sessions, one per task, 96×96 — enough to exercise every stream and the truth."""
+    out = tmp_path_factory.mktemp("sim")
+    configs = plan_sessions(4, places=4, people=4, tasks=["push", "open_drawer", "pick_place", "stack"], seed=3,
+                            seconds=4.0, width=96, height=96)
+    done, failed = capture_many(out, configs, workers=2, progress=False)
+    assert not failed, failed
+    assert len(done) == 4
+    return out
