@@ -33,6 +33,7 @@ def capture_sim(
     drop_rate: float = typer.Option(0.004, min=0.0, max=0.5, help="Fraction of motion samples dropped."),
     frame_drop_rate: float = typer.Option(0.002, min=0.0, max=0.5, help="Fraction of video frames dropped."),
     consent: str = typer.Option("full", help="full | research | expired | revoked | none | mixed."),
+    light_scale: float = typer.Option(1.0, min=0.0, max=2.0, help="Scale every light (<1: a dark capture)."),
     workers: int = typer.Option(1, min=1, help="Processes to use."),
 ) -> None:
     """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
@@ -48,7 +49,7 @@ def capture_sim(
         raise typer.BadParameter(f"{consent!r}; use one of {', '.join(CONSENT_KINDS + ('mixed',))}", param_hint="--consent")
     configs = plan_sessions(sessions, places, people, task_list, seed, seconds=seconds, fps=fps, width=width, height=height,
                             fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
-                            frame_drop_rate=frame_drop_rate, consent=consent)
+                            frame_drop_rate=frame_drop_rate, consent=consent, light_scale=light_scale)
     done, failed = capture_many(out, configs, workers)
     console.print(f"wrote {len(done)} sessions to {out}")
     for sid, err in failed:

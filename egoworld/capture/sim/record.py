@@ -58,6 +58,7 @@ class SessionConfig:
     consent: str = "full"
     objects: tuple[int, ...] | None = None  # restrict to these catalogue objects
     crf: int = 18
+    light_scale: float = 1.0  # <1 dims every light (a badly lit capture)
     noise: dict = field(default_factory=lambda: {"head_pos_m": 0.001, "head_rot_rad": 0.002, "gyro_rad_s": 0.01,
                                                   "accel_m_s2": 0.05, "hand_m": 0.002})
 
@@ -177,7 +178,7 @@ def setup_episode(cfg: SessionConfig) -> Episode:
     pl, pe = place_spec(cfg.place), person_spec(cfg.person)
     pool = [OBJECTS[i % len(OBJECTS)] for i in cfg.objects] if cfg.objects else None
     layout = make_layout(cfg.task, pl, r_layout, pool)
-    xml = build_mjcf(pl, layout, pe.hand_scale, cfg.fov_deg, 1.0 / (cfg.fps * cfg.substeps), SEGMENT_LENGTHS)
+    xml = build_mjcf(pl, layout, pe.hand_scale, cfg.fov_deg, 1.0 / (cfg.fps * cfg.substeps), SEGMENT_LENGTHS, light_scale=cfg.light_scale)
     sim, task = build_simulator(cfg.place, cfg.person, cfg.task, layout, cfg, xml)
     actor = ScriptedPerson(sim, pe, task, layout, r_person)
     pose, grips = actor.start_pose()

@@ -7,7 +7,7 @@ and off by the simulator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -162,8 +162,11 @@ def hand(side: str, scale: float, segment_lengths: np.ndarray) -> str:
 
 
 def build_mjcf(place: Place, layout: Layout, hand_scale: float, fovy: float, timestep: float,
-               segment_lengths: np.ndarray, shadow_size: int = 0) -> str:
-    """The whole scene as an MJCF string."""
+               segment_lengths: np.ndarray, shadow_size: int = 0, light_scale: float = 1.0) -> str:
+    """The whole scene as an MJCF string; ``light_scale`` < 1 dims every light (a dark capture)."""
+    if light_scale != 1.0:
+        place = replace(place, ambient=place.ambient * light_scale,
+                        lights=tuple((*lt[:3], *(np.array(lt[3:]) * light_scale)) for lt in place.lights))
     th = place.table_height
     world = [room(place), table(place)]
     graspable = []
@@ -186,7 +189,7 @@ def build_mjcf(place: Place, layout: Layout, hand_scale: float, fovy: float, tim
   <compiler angle="radian"/>
   <option timestep="{timestep:.10g}" integrator="implicitfast" cone="elliptic" impratio="5"/>
   <visual><quality shadowsize="{shadow_size}" offsamples="0" numslices="14" numstacks="8" numquads="1"/><map znear="0.003" zfar="40"/>
-    <headlight ambient="{_f(*[place.ambient] * 3)}" diffuse="0.25 0.25 0.25" specular="0 0 0"/></visual>
+    <headlight ambient="{_f(*[place.ambient] * 3)}" diffuse="{_f(*[0.25 * light_scale] * 3)}" specular="0 0 0"/></visual>
   {assets(place)}
   <worldbody>
     {chr(10).join(world)}
