@@ -68,7 +68,7 @@ def inspect(path: Path = typer.Argument(..., help="A session folder."), as_json:
         info = summarize(path)
     except SessionError as e:
         console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from e
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return

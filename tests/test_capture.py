@@ -1,10 +1,8 @@
 """The simulator: deterministic capture, coverage, honest clocks, and exact replay from any frame."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from egoworld.actions import BodyPose, action_to_control, compute_actions
 from egoworld.body import SIDES, finger_keypoints
