@@ -80,15 +80,21 @@ class ObjectSpec:
         return asdict(self)
 
 
+def _obj(id_: str, shape: str, size: tuple[float, float, float], rgb, mass: float, stackable: bool) -> ObjectSpec:
+    # Sizes are ×1.3 of a first guess so that objects stay several pixels wide at 64×64.
+    return ObjectSpec(id_, shape, tuple(round(v * OBJECT_SCALE, 4) for v in size), rgb, mass, stackable)
+
+
+OBJECT_SCALE = 1.3
 OBJECTS: tuple[ObjectSpec, ...] = (
-    ObjectSpec("red_cube", "box", (0.03, 0.03, 0.03), (0.85, 0.12, 0.1), 0.20, True),
-    ObjectSpec("blue_ball", "sphere", (0.035, 0, 0), (0.1, 0.3, 0.9), 0.15, False),
-    ObjectSpec("green_can", "cylinder", (0.03, 0.045, 0), (0.15, 0.7, 0.2), 0.25, True),
-    ObjectSpec("yellow_brick", "box", (0.05, 0.03, 0.022), (0.95, 0.85, 0.1), 0.30, True),
-    ObjectSpec("purple_pill", "capsule", (0.022, 0.035, 0), (0.6, 0.2, 0.7), 0.10, False),
-    ObjectSpec("orange_egg", "ellipsoid", (0.04, 0.03, 0.03), (1.0, 0.5, 0.05), 0.12, False),
-    ObjectSpec("cyan_block", "box", (0.025, 0.04, 0.025), (0.1, 0.8, 0.85), 0.10, True),
-    ObjectSpec("white_mug", "cylinder", (0.035, 0.05, 0), (0.92, 0.92, 0.9), 0.35, True),
+    _obj("red_cube", "box", (0.03, 0.03, 0.03), (0.85, 0.12, 0.1), 0.20, True),
+    _obj("blue_ball", "sphere", (0.035, 0, 0), (0.1, 0.3, 0.9), 0.15, False),
+    _obj("green_can", "cylinder", (0.03, 0.045, 0), (0.15, 0.7, 0.2), 0.25, True),
+    _obj("yellow_brick", "box", (0.05, 0.03, 0.022), (0.95, 0.85, 0.1), 0.30, True),
+    _obj("purple_pill", "capsule", (0.022, 0.035, 0), (0.6, 0.2, 0.7), 0.10, False),
+    _obj("orange_egg", "ellipsoid", (0.04, 0.03, 0.03), (1.0, 0.5, 0.05), 0.12, False),
+    _obj("cyan_block", "box", (0.025, 0.04, 0.025), (0.1, 0.8, 0.85), 0.10, True),
+    _obj("white_mug", "cylinder", (0.035, 0.05, 0), (0.92, 0.92, 0.9), 0.35, True),
 )
 
 _PEOPLE = (

@@ -82,7 +82,8 @@ class ScriptedPerson:
         return palm_center - R.from_quat(q, scalar_first=True).apply([0.045 * self.s, 0.0, 0.0])
 
     def work_head(self, x: float) -> np.ndarray:
-        return np.array([np.clip(x, -0.2, 0.2), -self.ty - 0.24, self.spec.eye_height - 0.12])
+        """Where the eyes go while working: at the table's edge, leaning over it (taller people lean more)."""
+        return np.array([np.clip(x, -0.2, 0.2), -self.ty - 0.14, max(self.th + 0.5, self.spec.eye_height - 0.3)])
 
     # -- the one primitive -------------------------------------------------------------------
     def move(self, seconds: float, head_p=None, look=None, head_q=None, wrists=None, grips=None, walk=False) -> Iterator[np.ndarray]:
