@@ -59,8 +59,11 @@ class SessionConfig:
     objects: tuple[int, ...] | None = None  # restrict to these catalogue objects
     crf: int = 18
     light_scale: float = 1.0  # <1 dims every light (a badly lit capture)
-    noise: dict = field(default_factory=lambda: {"head_pos_m": 0.001, "head_rot_rad": 0.002, "gyro_rad_s": 0.01,
-                                                  "accel_m_s2": 0.05, "hand_m": 0.002})
+    # Head tracking (VIO) is smooth: sub-millimetre white noise on top of a slow random-walk drift;
+    # hand tracking jitters more; the IMU has white noise plus a constant bias.
+    noise: dict = field(default_factory=lambda: {"head_pos_m": 0.0003, "head_rot_rad": 0.0005, "head_drift_m_per_s": 0.002,
+                                                  "head_drift_rad_per_s": 0.002, "gyro_rad_s": 0.01, "accel_m_s2": 0.05,
+                                                  "hand_m": 0.002})
 
     @property
     def session_id(self) -> str:
@@ -97,8 +100,11 @@ def _streams(traj: dict, t_traj: np.ndarray, cfg: SessionConfig, clocks: dict[st
     out = {}
     # head pose (tracker clock)
     s = sample_clock(clocks["tracker"], cfg.head_hz, t_end, rng)
-    p = head_ps(s.t_true) + rng.normal(0, nz["head_pos_m"], (len(s.t_true), 3))
-    q = (head_rs(s.t_true) * R.from_rotvec(rng.normal(0, nz["head_rot_rad"], (len(s.t_true), 3)))).as_quat(scalar_first=True)
+    n = len(s.t_true)
+    walk = lambda rate: np.cumsum(rng.normal(0, rate * np.sqrt(1.0 / cfg.head_hz), (n, 3)), axis=0)  # noqa: E731
+    p = head_ps(s.t_true) + walk(nz["head_drift_m_per_s"]) + rng.normal(0, nz["head_pos_m"], (n, 3))
+    rot_err = walk(nz["head_drift_rad_per_s"]) + rng.normal(0, nz["head_rot_rad"], (n, 3))
+    q = (head_rs(s.t_true) * R.from_rotvec(rot_err)).as_quat(scalar_first=True)
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     cols = {"t_ns": s.t_ns, **{c: p[:, i] for i, c in enumerate(("px", "py", "pz"))}, **{c: q[:, i] for i, c in enumerate(("qw", "qx", "qy", "qz"))}}
     out["head_pose"] = pa.table(cols, schema=STREAM_SCHEMAS["head_pose"])
