@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="egoworld: first-person capture → world model.")
-capture_app = typer.Typer(no_args_is_help=True, help="Record sessions (the MuJoCo egocentric rig; importers later).")
+capture_app = typer.Typer(no_args_is_help=True, help="Record sessions with the MuJoCo egocentric rig (real recordings: egoworld import).")
 app.add_typer(capture_app, name="capture")
 console = Console()
 
@@ -117,6 +117,20 @@ def demo(
     from egoworld.demo import run_demo
 
     run_demo(out, quick=quick, seed=seed, workers=workers, console=console)
+
+
+def _register_rooms() -> None:
+    """Commands that live in their own room (each adds itself; heavy imports stay inside commands)."""
+    from egoworld.audit.cli import register as register_audit
+    from egoworld.capture.importers.cli import register as register_import
+    from egoworld.dataset.cli import register as register_dataset
+
+    register_import(app)
+    register_dataset(app)
+    register_audit(app)
+
+
+_register_rooms()
 
 
 def main() -> None:

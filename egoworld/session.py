@@ -37,7 +37,9 @@ STREAM_SCHEMAS: dict[str, pa.Schema] = {
         + [("keypoints", pa.list_(_F64, 63))]
     ),
 }
-REQUIRED_STREAMS = ("head_pose",)
+# A session needs some record of the head's motion to sync against: a tracked pose or an IMU
+# (an action camera has only its gyro).
+HEAD_MOTION_STREAMS = ("head_pose", "imu")
 SESSION_KEYS = ("schema_version", "session_id", "source", "duration_s", "rig", "streams", "clocks", "place", "person", "objects", "task")
 RIG_KEYS = ("fps", "width", "height", "camera_model", "intrinsics", "distortion", "fov_deg", "mount")
 CONSENT_KEYS = ("subject_id", "scopes", "expires_at", "revoked_at")
@@ -233,9 +235,8 @@ def open_session(path: str | Path, check_streams: bool = True) -> Session:
     if np.any(np.diff(video["pts_ns"]) <= 0):
         raise SessionError(path / "video.mp4", "frame timestamps are not strictly increasing")
     session = Session(path, meta, consent, video)
-    missing = [s for s in REQUIRED_STREAMS if s not in meta["streams"]]
-    if missing:
-        raise SessionError(path / "session.json", f"streams lack the required {missing}")
+    if not any(s in meta["streams"] for s in HEAD_MOTION_STREAMS):
+        raise SessionError(path / "session.json", f"has no head motion stream: needs one of {list(HEAD_MOTION_STREAMS)}")
     if check_streams:
         for name in session.stream_names:
             session.table(name)

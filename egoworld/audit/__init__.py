@@ -1,0 +1,3 @@
+"""The data specification: capture standard, sync quality, coverage, rights; the HTML report and
+the rights-gated export. See docs/audit.md.
+"""

@@ -1,0 +1,153 @@
+"""``egoworld export DATA --use commercial --out OUT``: a LeRobot-v3 store of the cleared episodes only.
+
+Every episode is judged by ``rights.clearance`` (consent present, scope granted, not expired, not
+revoked, capture standard passed, sync ok); only cleared ones are copied, re-indexed so the export
+is a complete LeRobot dataset of its own (episode i is row i, index 0..N-1, tasks and stats of the
+subset). The export is assembled in a temporary sibling folder, checked with the LeRobot layout
+check, and only then renamed to OUT; the source store records the export (meta/egoworld/exports.json)
+so that a later revocation can name it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from egoworld._atomic import _UMASK, write_json, write_parquet
+from egoworld.actions import ACTION_DIM
+from egoworld.audit.rights import USES, clearance
+from egoworld.audit.spec import load_spec
+from egoworld.dataset import layout as L
+from egoworld.dataset.build import (
+    DatasetError,
+    _episode_row_stats,
+    _image_stats,
+    episodes_table,
+)
+from egoworld.dataset.check import check_store
+from egoworld.dataset.store import open_store
+
+
+def decide(data: str | Path, use: str, spec_path: str | Path | None = None, today: dt.date | None = None) -> list[dict]:
+    """Per session of the store: {session_id, episode_index, cleared, reasons}."""
+    spec = load_spec(spec_path)
+    store = open_store(data)
+    out = []
+    for s in store.sessions:
+        ok, reasons = clearance(s, use, spec, today)
+        out.append({"session_id": s["session_id"], "episode_index": s.get("episode_index"), "cleared": ok,
+                    "reasons": reasons, "subject_id": (s.get("consent") or {}).get("subject_id")})
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | None = None,
+           today: dt.date | None = None, force: bool = False) -> dict:
+    """Write the episodes cleared for ``use`` to ``out``; returns the export record (included, excluded+why)."""
+    if use not in USES:
+        raise ValueError(f"--use must be one of {USES}, got {use!r}")
+    out = Path(out)
+    if out.exists() and not force:
+        raise DatasetError(out, "already exists; choose another --out or pass --force to replace it")
+    spec = load_spec(spec_path)
+    store = open_store(data)
+    decisions = decide(store.root, use, spec_path, today)
+    chosen = sorted((d["episode_index"], d) for d in decisions if d["cleared"])
+    rows = store.episode_rows()
+    by_session = {s["session_id"]: s for s in store.sessions}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    try:
+        tasks = sorted({rows[e]["tasks"][0] for e, _ in chosen})
+        task_index = {t: i for i, t in enumerate(tasks)}
+        feats = store.info["features"]
+        tables, ep_rows, sessions, start = [], [], [], 0
+        for k, (old, d) in enumerate(chosen):
+            row = dict(rows[old])
+            src = store.data_file(old)
+            try:
+                t = pq.read_table(src)
+            except (pa.ArrowException, OSError) as e:
+                raise DatasetError(src, f"not a readable parquet file (truncated or corrupt?): {e}") from e
+            n = t.num_rows
+            if n != row["length"]:
+                raise DatasetError(src, f"has {n} rows, meta/episodes says {row['length']}; rebuild the store")
+            vsrc = store.video_file(old)
+            if not vsrc.exists():
+                raise DatasetError(vsrc, "video file is missing; rebuild the store (`egoworld episodes DATA`)")
+            repl = {"episode_index": np.full(n, k, np.int64), "index": np.arange(start, start + n, dtype=np.int64),
+                    "task_index": np.full(n, task_index[row["tasks"][0]], np.int64)}
+            for name, v in repl.items():
+                t = t.set_column(t.column_names.index(name), name, pa.array(v))
+            write_parquet(tmp / L.data_path(k), t)
+            tables.append(t)
+            _link_or_copy(vsrc, tmp / L.video_path(k, store.video_key))
+            chunk, file = L.data_file(k)
+            vk = store.video_key
+            row.update({"episode_index": k, "data/chunk_index": chunk, "data/file_index": file, "dataset_from_index": start,
+                        "dataset_to_index": start + n, f"videos/{vk}/chunk_index": chunk, f"videos/{vk}/file_index": file})
+            ep_rows.append(row)
+            s = dict(by_session[d["session_id"]])
+            s["episode_index"] = k
+            sessions.append(s)
+            start += n
+        write_parquet(tmp / L.EPISODES_PATH.format(chunk_index=0, file_index=0),
+                      episodes_table(ep_rows, store.video_key) if ep_rows else store.episodes.slice(0, 0))
+        L.write_tasks(tmp / L.TASKS_PATH, tasks)
+        stats = {}
+        if tables:
+            whole = pa.concat_tables(tables)
+            act = np.asarray(whole.column("action").combine_chunks().flatten(), np.float64).reshape(-1, ACTION_DIM)
+            valid = whole.column("action_valid").to_numpy(zero_copy_only=False).astype(bool)
+            stats = _episode_row_stats(tables, feats, act[valid])
+            stats[store.video_key] = _image_stats(tmp, len(tables))
+        write_json(tmp / L.STATS_PATH, stats)
+        info = dict(store.info)
+        info.update({"total_episodes": len(ep_rows), "total_frames": start, "total_tasks": len(tasks),
+                     "splits": {"train": f"0:{len(ep_rows)}"}})
+        write_json(tmp / L.INFO_PATH, info)
+        write_json(tmp / L.SESSIONS_PATH, {"sessions": sessions})
+        if (store.root / L.SPLITS_PATH).exists():
+            shutil.copy2(store.root / L.SPLITS_PATH, tmp / L.SPLITS_PATH)
+        record = {"use": use, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  "as_of": (today or dt.date.today()).isoformat(), "spec": spec["_path"], "source": str(store.root.resolve()),
+                  "out": str(out.resolve()), "episodes": len(ep_rows), "frames": start,
+                  "session_ids": [d["session_id"] for _, d in chosen],
+                  "subjects": sorted({d["subject_id"] for _, d in chosen if d["subject_id"]}),
+                  "excluded": [{"session_id": d["session_id"], "reasons": d["reasons"]} for d in decisions if not d["cleared"]]}
+        write_json(tmp / L.EXPORT_RECORD_PATH, record)
+        if ep_rows:
+            problems = check_store(tmp)
+            if problems:
+                raise DatasetError(out, "export fails the LeRobot layout check: " + "; ".join(problems[:5]))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log = store.root / L.EXPORTS_PATH
+    doc = json.loads(log.read_text()) if log.exists() else {"exports": []}
+    doc["exports"].append({k: record[k] for k in ("use", "at", "as_of", "out", "episodes", "session_ids", "subjects")})
+    write_json(log, doc)
+    return record

@@ -1,0 +1,245 @@
+"""The audit as one self-contained HTML file: tables, matplotlib plots and sample frames inline
+(base64 PNG), no scripts, no external links — it reads offline and in any browser."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from egoworld._atomic import atomic_path
+from egoworld.dataset import layout as L
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222}
+h1{font-size:26px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.pass,.ok,.yes{color:#15803d;font-weight:600}.fail,.no{color:#b91c1c;font-weight:600}
+.card{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:4px;min-width:120px}
+.card b{display:block;font-size:22px}.frames img{margin:3px;border:1px solid #999}.small{color:#666;font-size:12px}
+figure{display:inline-block;margin:6px}figcaption{font-size:12px;color:#555;text-align:center}"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _img(src: str, alt: str, width: int | None = None) -> str:
+    w = f' width="{width}"' if width else ""
+    return f'<img src="{src}" alt="{html.escape(alt)}"{w}>'
+
+
+def _table(headers: list[str], rows: list[list], raw_cols: set[int] = frozenset()) -> str:
+    h = "".join(f"<th>{html.escape(str(x))}</th>" for x in headers)
+    body = []
+    for r in rows:
+        cells = "".join(f"<td>{c if i in raw_cols else html.escape('' if c is None else str(c))}</td>" for i, c in enumerate(r))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{h}</tr>{''.join(body)}</table>"
+
+
+def _mark(ok: bool, yes: str = "pass", no: str = "fail") -> str:
+    return f'<span class="{"pass" if ok else "fail"}">{yes if ok else no}</span>'
+
+
+def _heatmap(cells: dict, title: str, fps: float) -> str:
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(cells["frames"], dtype=float) / fps / 60
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(cells["cols"]), 0.9 + 0.42 * len(cells["rows"])))
+    im = ax.imshow(m, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(cells["cols"])), cells["cols"], rotation=30, ha="right")
+    ax.set_yticks(range(len(cells["rows"])), cells["rows"])
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, "—" if m[i, j] == 0 else f"{m[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                    color="w" if m[i, j] < m.max() * 0.6 else "k")
+    ax.set_title(title + " (minutes)")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    return _png(fig)
+
+
+def _hist_plots(audit: dict) -> list[tuple[str, str]]:
+    import matplotlib.pyplot as plt
+
+    out = []
+    per = audit["sync"]["per_session"]
+    res = [s["max_residual_ms"] for s in per if s["max_residual_ms"] is not None]
+    drift = [s["max_abs_drift_ppm"] for s in per if s["max_abs_drift_ppm"] is not None]
+    th = audit["sync"]["thresholds"]
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3))
+    axs[0].hist(res, bins=20, color="#4477aa")
+    axs[0].axvline(th["max_residual_ms"], color="r", ls="--", label="spec limit")
+    axs[0].set_xlabel("worst clock residual after sync (ms)")
+    axs[0].legend()
+    axs[1].hist(drift, bins=20, color="#aa7744")
+    axs[1].axvline(th["max_abs_drift_ppm"], color="r", ls="--", label="spec limit")
+    axs[1].set_xlabel("worst |clock drift| (ppm)")
+    axs[1].set_xscale("symlog", linthresh=100)
+    axs[1].legend()
+    for a in axs:
+        a.set_ylabel("sessions")
+    out.append(("Sync residual and drift per session", _png(fig)))
+    motion = audit.get("_motion_samples") or {}
+    if motion:
+        fig, axs = plt.subplots(1, 3, figsize=(13, 3))
+        for k, (key, label) in enumerate((("head_speed", "head speed (m/s)"), ("head_turn", "head turn rate (rad/s)"),
+                                          ("wrist_speed", "wrist speed (m/s)"))):
+            for task, d in sorted(motion.items()):
+                v = np.asarray(d[key])
+                if len(v):
+                    axs[k].hist(v, bins=40, range=(0, float(np.percentile(v, 99.5)) + 1e-6), histtype="step", label=task, density=True)
+            axs[k].set_xlabel(label)
+        axs[0].set_ylabel("density")
+        axs[-1].legend(fontsize=8)
+        out.append(("Action-space coverage: motion magnitudes per task", _png(fig)))
+    return out
+
+
+def sample_frames(store_root: Path, sessions: list[dict], flagged: set[str], n: int = 12, width: int = 160) -> list[tuple[str, str]]:
+    """A middle frame from flagged sessions first, then others (from the store, else the source video)."""
+    import av
+    import cv2
+
+    order = sorted(sessions, key=lambda s: (s["session_id"] not in flagged, s["session_id"]))[:n]
+    out = []
+    for s in order:
+        ep = s.get("episode_index")
+        path = None
+        if ep is not None:
+            path = store_root / L.video_path(ep)
+        elif (Path(s.get("path", "")) / "video.mp4").exists():
+            path = Path(s["path"]) / "video.mp4"
+        if path is None or not path.exists():
+            continue
+        try:
+            with av.open(str(path)) as c:
+                frames = c.streams.video[0].frames or 0
+                target = frames // 2
+                img = None
+                for i, f in enumerate(c.decode(video=0)):
+                    img = f.to_ndarray(format="rgb24")
+                    if i >= target:
+                        break
+        except av.error.FFmpegError:
+            continue
+        if img is None:
+            continue
+        h = int(round(img.shape[0] * width / img.shape[1]))
+        img = cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        label = s["session_id"] + (" ⚑" if s["session_id"] in flagged else "")
+        out.append((label, "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()))
+    return out
+
+
+def render(audit: dict, sessions: list[dict], store_root: Path, fps: float) -> str:
+    """The HTML text of the report."""
+    sm = audit["summary"]
+    flagged = {f["session_id"] for f in audit["flagged"]}
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>egoworld audit</title><style>{CSS}</style></head><body>",
+             "<h1>egoworld data audit</h1>",
+             f"<p class='small'>store {html.escape(audit['store'])} · spec {html.escape(audit['spec'].get('name', ''))} "
+             f"({html.escape(audit['spec_file'])}) · as of {audit['as_of']} · generated {audit['generated_at']}</p>"]
+    cards = [("sessions", sm["sessions"]), ("episodes", sm["episodes"]), ("hours", f"{sm['hours']:.3f}"),
+             ("flagged", len(sm["flagged"])), ("usable: research", sm["usable_research"]),
+             ("usable: commercial", sm["usable_commercial"]), ("revoked", len(sm["revoked_sessions"]))]
+    parts.append("".join(f"<div class='card'>{html.escape(k)}<b>{v}</b></div>" for k, v in cards))
+
+    parts.append("<h2>Flagged sessions</h2>")
+    if audit["flagged"]:
+        parts.append(_table(["session", "capture standard", "sync", "in store"],
+                            [[f["session_id"], "; ".join(f["capture"]) or "pass", "; ".join(f["sync"]) or "ok",
+                              "yes" if f["in_store"] else f"no — {f['excluded']}"] for f in audit["flagged"]]))
+    else:
+        parts.append("<p>None: every session meets the capture standard and the sync thresholds.</p>")
+
+    parts.append("<h2>Capture standard</h2>")
+    spec = audit["spec"]
+    parts.append(f"<p class='small'>fps {spec['fps']['nominal']} ± {spec['fps']['tolerance']} · resolution ≥ "
+                 f"{spec['resolution']['min_width']}×{spec['resolution']['min_height']} · FOV h {spec['fov_deg']['h']} v "
+                 f"{spec['fov_deg']['v']} · cameras {', '.join(spec['camera_models'])} · brightness "
+                 f"[{spec['brightness']['min']}, {spec['brightness']['max']}] · dropped ≤ {spec['max_dropped_frame_rate']:.1%} · "
+                 f"sharpness ≥ {spec['min_sharpness']}</p>")
+    rows = []
+    for c in audit["capture"]:
+        ch = c["checks"]
+        val = lambda k: ch.get(k, {}).get("value")
+        rows.append([c["session_id"], _mark(c["verdict"] == "pass"), val("fps_declared"), val("fps_measured"),
+                     "×".join(map(str, val("resolution") or [])), val("brightness"), val("sharpness"),
+                     None if val("dropped_frames") is None else f"{val('dropped_frames'):.2%}",
+                     html.escape("; ".join(c["reasons"]))])
+    parts.append(_table(["session", "verdict", "fps", "measured fps", "resolution", "brightness", "sharpness",
+                         "dropped", "reasons"], rows, raw_cols={1, 8}))
+
+    parts.append("<h2>Sync</h2>")
+    r, d = audit["sync"]["residual_ms"], audit["sync"]["abs_drift_ppm"]
+    if r.get("n"):
+        parts.append(f"<p>worst-clock residual: median {r['median']:.3f} ms, p95 {r['p95']:.3f} ms, max {r['max']:.3f} ms · "
+                     f"|drift|: median {d.get('median', 0):.0f} ppm, max {d.get('max', 0):.0f} ppm</p>")
+    plots = _hist_plots(audit)
+    for title, src in plots[:1]:
+        parts.append(f"<figure>{_img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+    over = audit["sync"]["over_threshold"]
+    parts.append(f"<p>{len(over)} session(s) over threshold.</p>")
+    if over:
+        parts.append(_table(["session", "sync verdict", "|drift| ppm", "residual ms", "reasons"],
+                            [[s["session_id"], s["sync_verdict"], None if s["max_abs_drift_ppm"] is None else f"{s['max_abs_drift_ppm']:.0f}",
+                              None if s["max_residual_ms"] is None else f"{s['max_residual_ms']:.3f}", "; ".join(s["reasons"])] for s in over]))
+
+    cov = audit["coverage"]
+    parts.append("<h2>Coverage</h2>")
+    parts.append(f"<p>{cov['episodes']} episodes, {cov['frames']} frames, {cov['hours'] * 60:.1f} minutes; "
+                 f"{len(cov['combinations'])} distinct place × person × task × objects combinations.</p>")
+    parts.append(_table(["factor", "categories", "entropy (bits)", "normalised entropy", "balance min/max"],
+                        [[k, v["categories"], v["entropy_bits"], v["normalised"], v["balance_min_over_max"]] for k, v in cov["by"].items()]))
+    for key, title in (("place_x_task", "place × task"), ("person_x_task", "person × task"), ("objects_x_task", "object × task")):
+        cells = cov.get(key)
+        if not cells:
+            continue
+        parts.append(f"<figure>{_img(_heatmap(cells, title, fps), title)}<figcaption>{title}</figcaption></figure>")
+        parts.append(f"<p class='small'><b>{title}</b> — empty cells ({len(cells['empty'])}): "
+                     f"{html.escape(', '.join(cells['empty']) or 'none')}<br>thin cells ({len(cells['thin'])}): "
+                     f"{html.escape(', '.join(cells['thin']) or 'none')}</p>")
+    for title, src in plots[1:]:
+        parts.append(f"<figure>{_img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+    mrows = [[t, f"{m['head_speed'].get('median', 0):.3f}", f"{m['head_speed'].get('p95', 0):.3f}",
+              f"{m['head_turn'].get('median', 0):.3f}", f"{m['wrist_speed'].get('median', 0):.3f}", f"{m['wrist_speed'].get('p95', 0):.3f}"]
+             for t, m in sorted(cov["motion"].items())]
+    parts.append(_table(["task", "head m/s median", "head m/s p95", "head rad/s median", "wrist m/s median", "wrist m/s p95"], mrows))
+
+    parts.append("<h2>Rights</h2>")
+    parts.append(_table(["session", "subject", "scopes", "expires", "revoked", "research", "commercial", "why not (commercial)"],
+                        [[x["session_id"], x["subject_id"] or "— (no consent.json)", ", ".join(x["scopes"]), x["expires_at"], x["revoked_at"],
+                          _mark(x["usable_research"], "usable", "no"), _mark(x["usable_commercial"], "usable", "no"),
+                          html.escape("; ".join(x["usable_commercial_reasons"]))] for x in audit["rights"]], raw_cols={5, 6, 7}))
+    parts.append("<h3>Exports</h3>")
+    parts.append(_table(["out", "use", "at", "episodes", "subjects"],
+                        [[e["out"], e["use"], e["at"], e["episodes"], ", ".join(e.get("subjects", []))] for e in audit["exports"]])
+                 if audit["exports"] else "<p>No exports recorded.</p>")
+    parts.append("<h3>Revoked consent and where it was used</h3>")
+    if audit["revoked_used_by"]:
+        parts.append(_table(["subject", "sessions", "exports that used it", "checkpoints that used it"],
+                            [[u["subject_id"], ", ".join(u["sessions"]),
+                              "; ".join(f"{e['out']} ({e['use']}, {e['at']})" for e in u["exports"]) or "none",
+                              "; ".join(c["checkpoint"] for c in u["checkpoints"]) or "none"] for u in audit["revoked_used_by"]]))
+    else:
+        parts.append("<p>No revoked consent.</p>")
+
+    parts.append("<h2>Sample frames</h2><div class='frames'>")
+    for label, src in sample_frames(store_root, sessions, flagged):
+        parts.append(f"<figure>{_img(src, label)}<figcaption>{html.escape(label)}</figcaption></figure>")
+    parts.append("</div><p class='small'>⚑ = flagged. Self-contained: every image is inline.</p></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(path: Path, audit: dict, sessions: list[dict], store_root: Path, fps: float) -> None:
+    text = render(audit, sessions, store_root, fps)
+    with atomic_path(path, ".html") as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,160 @@
+"""Action cameras and phones: the gyro/accelerometer the camera embedded, via telemetry-parser.
+
+telemetry-parser (Gyroflow's parser) reads GoPro GPMF (HERO5+), Sony, Insta360, DJI, Blackmagic,
+RED, Gyroflow ``.gcsv`` sidecars and phone sensor-logger files. ``normalized_imu()`` returns, per
+sample, ``timestamp_ms`` on the file's telemetry timeline, gyro in deg/s and accel in m/s², with
+the vendor's axis order/orientation tags (GoPro ``ORIN``/``ORIO``/``MTRX``, gcsv ``orientation``)
+already applied, so every camera lands in Gyroflow's common axes: x right, y up, z backward (out
+of the back of the camera). We store those samples unchanged (deg → rad only) as the ``imu`` stream
+on its own ``imu`` clock, and state the fixed rotation into our camera frame (OpenCV: x right,
+y down, z forward) as ``rig.imu.R_camera_imu = diag(1, −1, −1)``. The telemetry timeline is kept as
+the IMU clock rather than trusted to equal the video's: sync measures the offset.
+
+In-camera stabilisation (GoPro HyperSmooth ``EISE``/``EISA``, or ``--stabilised``) is recorded in
+``rig.stabilization``: such footage no longer moves with the gyro, so sync must not report a
+confident offset for it (see docs/importers/camera.md).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egoworld.capture.importers.common import (
+    ImportFormatError,
+    build_meta,
+    check_imu_units,
+    check_times,
+    consent_record,
+    imu_table,
+    intrinsics_from_hfov,
+    load_camera_file,
+    probe_source_video,
+    seconds_to_ns,
+    session_id_for,
+    video_copier,
+)
+
+# Gyroflow's normalised IMU axes (x right, y up, z backward) → OpenCV camera axes.
+R_CAMERA_NORMALIZED = np.diag([1.0, -1.0, -1.0])
+GOPRO_FOV_MODES = {"W": "wide", "S": "superview", "L": "linear", "N": "narrow", "H": "hyperview", "M": "max superview", "X": "max superview"}
+
+
+def _fourcc(key: str) -> str:
+    """telemetry-parser prints unknown GPMF tags as '0x45495345'; turn that back into 'EISE'."""
+    if key.startswith("0x") and len(key) == 10:
+        try:
+            return bytes.fromhex(key[2:]).decode("latin-1")
+        except ValueError:
+            return key
+    return key
+
+
+def _settings(telemetry: list[dict]) -> dict[str, Any]:
+    """Flat {tag: value} of the scalar metadata in every group (GPMF FourCCs decoded)."""
+    out: dict[str, Any] = {}
+    for sample in telemetry:
+        for group in sample.values():
+            if not isinstance(group, dict):
+                continue
+            for k, v in group.items():
+                if k == "Metadata" and isinstance(v, dict):
+                    out.update({str(a): b for a, b in v.items() if isinstance(b, (str, int, float, bool))})
+                elif isinstance(v, (str, int, float, bool)):
+                    out.setdefault(_fourcc(k), v)
+    return out
+
+
+def stabilisation(settings: dict[str, Any], override: str) -> dict:
+    """What the metadata says about in-camera stabilisation (or the user's override)."""
+    if override in ("yes", "no"):
+        return {"in_camera": override == "yes", "detail": "stated with --stabilised", "source": "user"}
+    if "EISE" in settings or "EISA" in settings:
+        on = str(settings.get("EISE", "")).upper().startswith("Y") or str(settings.get("EISA", "N/A")) not in ("N/A", "", "Off", "OFF")
+        return {"in_camera": on, "detail": f"GoPro EISE={settings.get('EISE')!r} EISA={settings.get('EISA')!r}", "source": "GPMF"}
+    for k in ("stabilization", "stabilisation", "eis", "ois"):
+        for sk, v in settings.items():
+            if sk.lower() == k:
+                return {"in_camera": str(v).lower() not in ("0", "false", "off", "no", "none"), "detail": f"{sk}={v!r}",
+                        "source": "telemetry metadata"}
+    return {"in_camera": None, "detail": "the metadata does not say; if the camera stabilised, pass --stabilised yes",
+            "source": "none"}
+
+
+def read_telemetry(path: Path) -> tuple[Any, list[dict]]:
+    """Parse ``path`` with telemetry-parser; errors name the file."""
+    import telemetry_parser
+
+    if not path.exists():
+        raise ImportFormatError(path, "file is missing")
+    try:
+        parser = telemetry_parser.Parser(str(path))
+        imu = parser.normalized_imu()
+    except Exception as e:  # noqa: BLE001 - the Rust parser raises plain exceptions for unknown files
+        raise ImportFormatError(path, f"no camera telemetry found ({e}); supported: GoPro GPMF, Sony, Insta360, DJI, "
+                                      "Gyroflow .gcsv, phone sensor-logger files") from e
+    if not imu:
+        raise ImportFormatError(path, "contains no gyro/accelerometer samples (a file with no telemetry?)")
+    return parser, imu
+
+
+def import_camera(src: str | Path, out: str | Path, consent: str | None = None, telemetry: str | Path | None = None,
+                  camera_file: str | Path | None = None, hfov_deg: float | None = None, stabilised: str = "auto",
+                  session_id: str | None = None) -> Path:
+    """``clip.mp4`` (+ optional telemetry sidecar) → a session with ``video.mp4`` and ``motion/imu.parquet``."""
+    src = Path(src)
+    video = probe_source_video(src)
+    tel_path = Path(telemetry) if telemetry else src
+    parser, imu = read_telemetry(tel_path)
+    try:
+        settings = _settings(parser.telemetry())
+    except Exception:  # noqa: BLE001 - metadata is optional; the IMU is what we need
+        settings = {}
+    rows = [s for s in imu if s.get("gyro") is not None and s.get("accl") is not None]
+    if len(rows) < 2:
+        raise ImportFormatError(tel_path, "has no samples with both gyro and accelerometer")
+    t_ms = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64)
+    t_ns = check_times(seconds_to_ns(t_ms * 1e-3, tel_path, "IMU timestamps"), tel_path, "IMU timestamps")
+    gyro = np.radians(np.array([s["gyro"] for s in rows], dtype=np.float64))
+    accel = np.array([s["accl"] for s in rows], dtype=np.float64)
+    if not (np.all(np.isfinite(gyro)) and np.all(np.isfinite(accel))):
+        raise ImportFormatError(tel_path, "IMU samples contain NaN or infinite values")
+    check_imu_units(gyro, accel, tel_path)
+
+    w, h, fps = video["width"], video["height"], video["fps"] or 30.0
+    if camera_file:
+        cam = load_camera_file(Path(camera_file), w, h)
+    else:
+        zfov = settings.get("ZFOV")
+        if hfov_deg is None and isinstance(zfov, (int, float)) and 10 < zfov < 179:
+            f = np.hypot(w, h) / 2 / np.tan(np.radians(zfov) / 2)
+            cam = {"intrinsics": {"fx": f, "fy": f, "cx": w / 2, "cy": h / 2},
+                   "source": f"pinhole approximation from the camera's diagonal FOV (ZFOV {zfov:.1f}°); pass --camera for a calibration"}
+        else:
+            hf = hfov_deg or 90.0
+            cam = {"intrinsics": intrinsics_from_hfov(w, h, hf),
+                   "source": f"assumed horizontal FOV {hf}° (pinhole); pass --camera for a calibration"}
+    stab = stabilisation(settings, stabilised)
+    rate = float(1e9 / np.median(np.diff(t_ns)))
+    sid = session_id or session_id_for(src)
+    consent_rec, status = consent_record(consent, subject_id="unknown")
+    lens = {"fov_mode": GOPRO_FOV_MODES.get(str(settings.get("VFOV")), settings.get("VFOV")),
+            "diagonal_fov_deg": settings.get("ZFOV"), "lens_info": settings.get("lens_info") or settings.get("lensprofile")}
+    meta = build_meta(
+        session_id=sid, source="camera", fps=fps, width=w, height=h,
+        duration_s=float((video["pts_ns"][-1] - video["pts_ns"][0]) * 1e-9 + 1 / fps), camera=cam,
+        streams={"imu": {"file": "motion/imu.parquet", "clock": "imu", "rate_hz": round(rate, 3)}},
+        clocks={"imu": {"device": f"{parser.camera} {parser.model or ''}".strip(),
+                        "description": "the camera's telemetry timeline as telemetry-parser reports it"}},
+        consent_status=status, imu_R=R_CAMERA_NORMALIZED,
+        rig_extra={"camera_make": parser.camera, "camera_name": parser.model, "lens": lens,
+                   "source_codec": video["codec"], "stabilization": stab},
+        provenance={"video": str(src), "telemetry": str(tel_path), "parser": "telemetry-parser normalized_imu",
+                    "imu_axes": "Gyroflow normalised (x right, y up, z backward); R_camera_imu maps them to OpenCV"},
+        notes=("IN-CAMERA STABILISATION: image motion is decoupled from the gyro; sync must not trust a visual offset. "
+               if stab["in_camera"] else "") + "No head pose: the camera's gyro is the only motion stream.",
+    )
+    from egoworld.session import write_session
+
+    return write_session(out, meta, consent_rec, {"imu": imu_table(t_ns, gyro, accel)}, video_copier(src, fps))

@@ -1,0 +1,271 @@
+"""Sync one session end to end: video rotation → per-clock fit → aligned episode + sync.json.
+
+Never reads ``truth/``. Never raises for a bad session: a session that cannot be synced gets a
+``sync.json`` with verdict ``failed`` and the reason (naming the file when a file is at fault),
+so one bad session never stops a batch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from egoworld._atomic import write_json, write_parquet
+from egoworld.session import Session, SessionError, open_session
+from egoworld.sync.episode import aligned_table, dropped_frames
+from egoworld.sync.estimate import (
+    CONFIDENCE_SCALE_MS,
+    FAILED,
+    OK,
+    SUSPECT,
+    ClockFit,
+    Limits,
+    Segment,
+    estimate_clock,
+    worst,
+)
+from egoworld.sync.evidence import RotationEvidence, session_evidence
+from egoworld.sync.resample import interp_linear, slerp
+from egoworld.sync.visual import (
+    SUPPORTED_CAMERAS,
+    VisualRotations,
+    rotations_given_translation,
+    visual_rotations,
+)
+from egoworld.video import VideoError
+
+METHOD = (
+    "visual-inertial rotation matching: LK corner tracks → per-frame camera rotation (Kabsch, robust); "
+    "coarse NCC over ±max_lag, windowed sub-sample lag refinement, Huber line fit (offset + drift), "
+    "jump test, Gauss–Newton polish on all frame pairs"
+)
+CAMERA_CLOCK = "camera"
+# Streams whose clock must sync for the episode (the action) to exist; others are optional extras.
+ESSENTIAL = ("head_pose", "hands")
+
+
+def _session_id(path: Path, session: Session | None) -> str:
+    return session.id if session is not None else path.name
+
+
+def _same_clock(clock: str, streams: list[str]) -> ClockFit:
+    return ClockFit(clock, streams, [], [Segment(-np.inf, 0.0, 0.0)], OK, "same clock as the video", confidence=1.0,
+                    residual_ms=0.0, sigma_ms=0.0)
+
+
+def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits(), max_side: int = 160) -> dict:
+    """Sync the session at ``path``; writes ``out_root/<session_id>/{aligned.parquet, sync.json}``.
+
+    Returns the summary row for the batch table (what sync.json holds, minus the per-window detail).
+    """
+    path = Path(path)
+    t_start = time.perf_counter()
+    session: Session | None = None
+    report: dict = {"session_id": path.name, "session_path": str(path), "method": METHOD}
+    try:
+        session = open_session(path)
+        report["session_id"] = session.id
+        model = session.meta["rig"].get("camera_model")
+        if model not in SUPPORTED_CAMERAS:
+            raise SessionError(path / "session.json", f"rig.camera_model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
+        vis = visual_rotations(session.video_path, session.meta["rig"], max_side=max_side)
+        fits = _fit_clocks(session, vis, limits)
+        report.update(_verdict(session, fits))
+        report["video"] = _video_summary(session, vis)
+        report["clocks"] = {c: f.to_json() for c, f in fits.items()}
+        report["streams"] = {
+            name: {"clock": spec["clock"], "offset_ms": report["clocks"][spec["clock"]]["offset_ms"],
+                   "drift_ppm": report["clocks"][spec["clock"]]["drift_ppm"],
+                   "verdict": fits[spec["clock"]].verdict, "dropped_samples": _dropped_samples(session, name)}
+            for name, spec in session.meta["streams"].items()
+        }
+        out = Path(out_root) / session.id
+        if report["verdict"] != FAILED:
+            res = [f.frame_residual for f in fits.values() if f.frame_residual is not None]
+            frame_res = np.fmax.reduce(res) if res else np.full(len(vis.pts_ns) - 1, np.nan)
+            usable = {c: f for c, f in fits.items() if f.verdict != FAILED}
+            table = aligned_table(session, vis.pts_ns, usable, frame_res)
+            write_parquet(out / "aligned.parquet", table)
+            report["aligned"] = {"file": "aligned.parquet", "rows": table.num_rows,
+                                 "action_valid": int(np.sum(table.column("action_valid").to_numpy(zero_copy_only=False)))}
+        else:
+            (out / "aligned.parquet").unlink(missing_ok=True)  # never leave a stale episode beside a failure
+    except (SessionError, VideoError) as e:
+        report.update({"verdict": FAILED, "reason": f"cannot read the session: {e}", "clocks": {}, "streams": {}})
+    elapsed = time.perf_counter() - t_start
+    duration = float(report.get("video", {}).get("duration_s") or 0.0)
+    report["timing"] = {"seconds": round(elapsed, 4), "x_real_time": round(duration / elapsed, 1) if elapsed else None}
+    out = Path(out_root) / report["session_id"]
+    write_json(out / "sync.json", report)
+    return report
+
+
+def _fit_clocks(session: Session, vis: VisualRotations, limits: Limits) -> dict[str, ClockFit]:
+    """Fit every motion clock; with a head tracker, twice (the second time parallax-corrected).
+
+    Pass 1 uses rotation-only visual rotations. Its head-clock fit (even a rough one) places the
+    tracker's translation on the frame times, which lets visual.rotations_given_translation
+    remove the parallax that walking and leaning put into the image; pass 2 fits every clock on
+    those cleaner rotations.
+    """
+    t_ref = int(vis.pts_ns[0])
+    evidence = session_evidence(session, t_ref)
+    streams = session.meta["streams"]
+
+    def fit(clock: str, v: VisualRotations) -> ClockFit:
+        names = [n for n, s in streams.items() if s["clock"] == clock]
+        if clock == CAMERA_CLOCK:
+            return _same_clock(clock, names)
+        return estimate_clock(clock, names, v, evidence.get(clock, []), t_ref, session.fps, limits)
+
+    clocks = sorted({s["clock"] for s in streams.values()})
+    if "head_pose" in streams:
+        head = fit(streams["head_pose"]["clock"], vis)
+        t_cam = _camera_translation(session, vis, head)
+        if t_cam is not None:
+            vis = replace(vis, rotvec=rotations_given_translation(vis, t_cam))
+    fits = {clock: fit(clock, vis) for clock in clocks}
+    span = (vis.pts_ns[0] * 1e-9, vis.pts_ns[-1] * 1e-9)
+    return _combine_through_links(fits, evidence, t_ref, limits, span)
+
+
+AGREE_SIGMAS, AGREE_MIN_MS = 3.0, 2.0  # own fit vs chain through another clock: allowed disagreement
+LINK_RATE_HZ = 40.0  # stream-to-stream comparison: consecutive intervals of 1/40 s
+
+
+def _link(a: RotationEvidence, b: RotationEvidence, t_ref: int, limits: Limits) -> ClockFit:
+    """Clock b against clock a, from their rotation evidence alone (no video in the loop).
+
+    Two motion sensors see the same rotation at rates far above the video's and with far less
+    noise than a 128-pixel image, so their mutual offset and drift come out much sharper than
+    either one's against the video; chained with a's video fit they give b a second estimate.
+    """
+    lo, hi = a.span
+    g = np.arange(lo + 0.05, hi - 0.05, 1.0 / LINK_RATE_HZ)  # a's clock, as if it were frame times
+    rot = a.increments(g[:-1], g[1:])
+    if a.has_bias:  # remove a's mean rate over the session (a gyro bias); b's own fit handles b's
+        rot -= np.mean(rot / np.diff(g)[:, None], axis=0) * np.diff(g)[:, None]
+    n = len(g) - 1
+    pseudo = VisualRotations(pts_ns=np.round(g * 1e9).astype(np.int64) + t_ref, rotvec=rot, valid=np.ones(n, bool),
+                             inliers=np.full(n, 100), fit_px=np.zeros(n), width=0, height=0)
+    return estimate_clock("link", [], pseudo, [b], t_ref, LINK_RATE_HZ, limits)
+
+
+def _combine_through_links(fits: dict[str, ClockFit], evidence: dict[str, list[RotationEvidence]], t_ref: int,
+                           limits: Limits, span_s: tuple[float, float]) -> dict[str, ClockFit]:
+    """Give each clock the evidence of the others: inverse-variance mix of its own fit and the chains.
+
+    The chain also checks the fit: where a clock's own estimate and the one through another
+    clock disagree by more than their uncertainties allow, the clock is at best ``suspect`` —
+    the video evidence of one of them is lying (parallax, moving hands) and we cannot tell which.
+    """
+    clocks = [c for c, f in fits.items() if f.segments and len(f.segments) == 1 and evidence.get(c)]
+    links: dict[tuple[str, str], Segment] = {}
+    link_sigma: dict[tuple[str, str], float] = {}
+    for i, a in enumerate(clocks):
+        for b in clocks[i + 1 :]:
+            link = _link(evidence[a][0], evidence[b][0], t_ref, limits)
+            if link.verdict == FAILED or len(link.segments) != 1:
+                continue
+            l = link.segments[0]  # s_b = (1+d)·s_a + o  ⇔  s_a = (s_b − o)/(1+d)
+            links[a, b] = l
+            links[b, a] = Segment(-np.inf, -l.offset_s / (1 + l.drift), 1 / (1 + l.drift) - 1)
+            link_sigma[a, b] = link_sigma[b, a] = link.sigma_ms
+    t = np.asarray(span_s)
+    out = dict(fits)
+    for b in clocks:
+        own = fits[b].segments[0]
+        est = [(own.offset_s, own.drift, fits[b].sigma_ms)]
+        notes = []
+        for a in clocks:
+            if (a, b) not in links:
+                continue
+            fa, fl = fits[a].segments[0], links[a, b]
+            off = (1 + fl.drift) * fa.offset_s + fl.offset_s  # s_b = (1+d_l)·((1+d_a)·t + o_a) + o_l
+            drift = (1 + fl.drift) * (1 + fa.drift) - 1
+            sig = float(np.hypot(fits[a].sigma_ms, link_sigma[a, b]))
+            est.append((off, drift, sig))
+            gap_ms = float(np.max(np.abs((off - own.offset_s) + (drift - own.drift) * t))) * 1e3
+            if gap_ms > max(AGREE_SIGMAS * np.hypot(sig, fits[b].sigma_ms), AGREE_MIN_MS):
+                notes.append(f"its own fit and the chain through clock {a} disagree by {gap_ms:.1f} ms")
+        if len(est) > 1:
+            w = np.array([1.0 / max(e[2], 1e-3) ** 2 for e in est])
+            off = float(np.sum(w * [e[0] for e in est]) / w.sum())
+            drift = float(np.sum(w * [e[1] for e in est]) / w.sum())
+            f = replace(fits[b], segments=[Segment(-np.inf, off, drift)], sigma_ms=float(1.0 / np.sqrt(w.sum())))
+            f.evidence = fits[b].evidence + [f"{evidence[a][0].name} (via clock {a})" for a in clocks if (a, b) in links]
+            f.confidence = float(max(f.peak_ncc, 0.0) * np.exp(-f.sigma_ms / CONFIDENCE_SCALE_MS))
+            if f.sigma_ms > limits.ok_sigma_ms:
+                notes.append(f"timing uncertainty {f.sigma_ms:.2f} ms")
+            if notes and f.verdict == OK:
+                f.verdict, f.reason = SUSPECT, "; ".join(notes)
+            elif notes:  # the combined uncertainty replaces the clock's own
+                own_notes = [x for x in f.reason.split("; ") if x and not x.startswith("timing uncertainty")]
+                f.reason = "; ".join(own_notes + notes)
+            out[b] = f
+    return out
+
+
+def _camera_translation(session: Session, vis: VisualRotations, head: ClockFit) -> np.ndarray | None:
+    """Camera translation between consecutive frames in the first frame's axes (from head_pose)."""
+    if head.segments:
+        to_stream = head.to_stream_s
+    elif np.isfinite(head.coarse_offset_ms):  # no full fit, but the coarse offset is within ~10 ms
+        to_stream = lambda t: t + head.coarse_offset_ms * 1e-3  # noqa: E731
+    else:
+        return None
+    h = session.arrays("head_pose")
+    ref = int(vis.pts_ns[0])
+    ts = to_stream(vis.pts_ns * 1e-9) - ref * 1e-9
+    th = (h["t_ns"] - ref) * 1e-9
+    p, _ = interp_linear(th, np.c_[h["px"], h["py"], h["pz"]], ts)
+    q, _ = slerp(th, np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], ts)
+    r = Rotation.from_quat(q, scalar_first=True)
+    return r[:-1].inv().apply(np.diff(p, axis=0))
+
+
+def _verdict(session: Session, fits: dict[str, ClockFit]) -> dict:
+    """Session verdict: failed if a clock the action needs failed; an optional clock failing → suspect."""
+    streams = session.meta["streams"]
+    essential = {streams[s]["clock"] for s in ESSENTIAL if s in streams}
+    verdict, reasons = OK, []
+    for clock, f in fits.items():
+        if f.verdict == FAILED and clock not in essential:
+            verdict = worst(verdict, SUSPECT)
+            reasons.append(f"{clock}: failed ({f.reason}); its streams are left out")
+        elif f.verdict != OK:
+            verdict = worst(verdict, f.verdict)
+            reasons.append(f"{clock}: {f.reason}")
+    return {"verdict": verdict, "reason": "; ".join(reasons) if reasons else "all clocks synced"}
+
+
+def _dropped_samples(session: Session, name: str) -> int:
+    """Samples missing from a stream: gaps longer than 1.5 median periods (per hand for hands)."""
+    a = session.arrays(name)
+    groups = [a["t_ns"][a["side"] == s] for s in np.unique(a["side"])] if "side" in a else [a["t_ns"]]
+    total = 0
+    for t in groups:
+        dt = np.diff(t)
+        if len(dt):
+            med = float(np.median(dt))
+            total += int(np.sum(np.maximum(np.round(dt[dt > 1.5 * med] / med) - 1, 0)))
+    return total
+
+
+def _video_summary(session: Session, vis: VisualRotations) -> dict:
+    pts = vis.pts_ns
+    rates = np.linalg.norm(vis.rotvec[vis.valid], axis=1) / np.diff(pts * 1e-9)[vis.valid] if len(pts) > 1 else []
+    return {
+        "frames": int(len(pts)),
+        "fps": session.fps,
+        "duration_s": round(float((pts[-1] - pts[0]) * 1e-9 + 1.0 / session.fps), 4),
+        "dropped_frames": dropped_frames(pts, session.fps),
+        "pairs_with_rotation": round(float(vis.valid.mean()), 4) if len(vis.valid) else 0.0,
+        "median_tracks": float(np.median(vis.inliers)) if len(vis.inliers) else 0.0,
+        "median_fit_px": round(float(np.median(vis.fit_px[vis.valid])), 4) if vis.valid.any() else None,
+        "rms_rotation_rad_s": round(float(np.sqrt(np.mean(np.square(rates)))), 4) if len(rates) else 0.0,
+        "working_size": [vis.width, vis.height],
+    }

@@ -1,0 +1,101 @@
+"""Rights-gated export: only cleared episodes, a valid LeRobot layout, nothing half-written."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from test_dataset_fixture import copy_data, synced_store_data
+from typer.testing import CliRunner
+
+from egoworld.audit.export import decide, export
+from egoworld.audit.spec import load_spec
+from egoworld.dataset import layout as L
+from egoworld.dataset.build import DatasetError, build_store
+from egoworld.dataset.check import check_store
+from egoworld.dataset.loader import ClipDataset
+from egoworld.dataset.store import open_store
+from egoworld.session import find_sessions
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = copy_data(synced_store_data(tmp_path_factory), tmp_path_factory.mktemp("export") / "data")
+    sessions = find_sessions(d)
+    # give the sessions different consent: full, research-only, expired, none
+    kinds = [None, {"scopes": ["research"]}, {"expires_at": "2020-01-01"}, "none"]
+    for p, k in zip(sessions, kinds):
+        c = json.loads((p / "consent.json").read_text())
+        if k == "none":
+            (p / "consent.json").unlink()
+        elif k:
+            c.update(k)
+            (p / "consent.json").write_text(json.dumps(c))
+    build_store(d, workers=2)  # rebuild: the store's consent copies follow the edited records
+    return d
+
+
+@pytest.fixture(scope="module")
+def lenient(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("spec") / "lenient.yaml"
+    p.write_text(Path(load_spec()["_path"]).read_text().replace("accept_verdicts: [ok]", "accept_verdicts: [ok, suspect]"))
+    return p
+
+
+@pytest.mark.parametrize("use", ["research", "commercial"])
+def test_export_writes_exactly_the_cleared(data: Path, tmp_path: Path, lenient: Path, use: str) -> None:
+    decisions = decide(data, use, lenient)
+    cleared = {d["session_id"] for d in decisions if d["cleared"]}
+    rec = export(data, use, tmp_path / "out", spec_path=lenient)
+    assert set(rec["session_ids"]) == cleared
+    assert {x["session_id"] for x in rec["excluded"]} == {d["session_id"] for d in decisions} - cleared
+    for x in rec["excluded"]:
+        assert x["reasons"], "every exclusion says why"
+    if rec["episodes"]:
+        assert check_store(tmp_path / "out") == []
+        ex = open_store(tmp_path / "out")
+        assert {r["session_id"] for r in ex.episode_rows()} == cleared
+        assert len(ClipDataset(tmp_path / "out", T=4, size=16, split="all")) > 0
+    log = json.loads((open_store(data).root / L.EXPORTS_PATH).read_text())["exports"]
+    assert log[-1]["out"] == str((tmp_path / "out").resolve())
+
+
+def test_export_reasons(data: Path, lenient: Path) -> None:
+    d = {x["session_id"]: x for x in decide(data, "commercial", lenient)}
+    reasons = " | ".join(r for x in d.values() for r in x["reasons"])
+    assert "scope 'commercial' not granted" in reasons
+    assert "expired" in reasons
+    assert "no consent record" in reasons
+
+
+def test_export_cli_prints_what_it_left_out(data: Path, tmp_path: Path, lenient: Path) -> None:
+    from egoworld.audit.cli import register
+
+    app = typer.Typer()
+    register(app)
+    r = CliRunner().invoke(app, ["export", str(data), "--use", "commercial", "--out", str(tmp_path / "o"), "--spec", str(lenient)])
+    assert r.exit_code == 0, r.output
+    assert "left out" in r.output and "exported" in r.output
+    r = CliRunner().invoke(app, ["export", str(data), "--use", "commercial", "--out", str(tmp_path / "o"), "--spec", str(lenient)])
+    assert r.exit_code == 2 and "already exists" in " ".join(r.output.split())
+
+
+def test_export_of_a_damaged_store_writes_nothing(data: Path, tmp_path: Path, lenient: Path) -> None:
+    d = copy_data(data, tmp_path / "data")
+    store = open_store(d)
+    cleared = [x for x in decide(d, "research", lenient) if x["cleared"]]
+    if not cleared:
+        pytest.skip("no episode cleared for research in this fixture")
+    ep = cleared[0]["episode_index"]
+    p = store.root / L.data_path(ep)
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(DatasetError, match="truncated or corrupt"):
+        export(d, "research", tmp_path / "out", spec_path=lenient)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    shutil.copy2(data / "episodes" / L.data_path(ep), p)
+    (store.root / L.video_path(ep)).unlink()
+    with pytest.raises(DatasetError, match="video file is missing"):
+        export(d, "research", tmp_path / "out", spec_path=lenient)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))

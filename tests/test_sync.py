@@ -1,0 +1,223 @@
+"""Sync on synthetic rotation-only sessions (known clocks, exact image motion) and its pieces.
+
+These need no simulator: the panorama sessions of egoworld.sync.synthetic are rendered by a
+homography, so the true camera rotation and the true clocks are known exactly.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from scipy.spatial.transform import Rotation as R
+
+from egoworld.actions import ACTION_DIM, BodyPose, compute_actions
+from egoworld.session import open_session
+from egoworld.sync import sync_session
+from egoworld.sync.cli import sync_command
+from egoworld.sync.evaluate import aggregate, evaluate_session, shift_motion
+from egoworld.sync.resample import interp_linear, resample_hand, slerp
+from egoworld.sync.synthetic import SynthConfig, _Trajectory, make_session
+from egoworld.sync.visual import visual_rotations
+
+CLOCKS = [  # (imu offset ms, imu drift ppm, tracker offset ms, tracker drift ppm): spans the issue's range
+    (-480.0, 950.0, 310.0, -990.0),
+    (455.0, -700.0, -495.0, 420.0),
+    (12.5, 60.0, 140.0, 1000.0),
+]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("synth")
+    paths = {}
+    for i, (io, idr, to, tdr) in enumerate(CLOCKS):
+        cfg = SynthConfig(seed=100 + i, seconds=8.0, imu_offset_ms=io, imu_drift_ppm=idr, tracker_offset_ms=to,
+                          tracker_drift_ppm=tdr, drop_rate=0.01, gyro_bias=(0.01, -0.02, 0.005), t0_s=0.5 * i)
+        paths[f"s{i}"] = make_session(root / "data" / f"s{i}", cfg)
+    paths["static"] = make_session(root / "bad" / "static", SynthConfig(seed=7, seconds=6.0, motion=0.0))
+    paths["flat"] = make_session(root / "bad" / "flat", SynthConfig(seed=8, seconds=6.0, texture=False))
+    paths["short"] = make_session(root / "bad" / "short", SynthConfig(seed=9, seconds=1.5))
+    paths["drops"] = make_session(root / "other" / "drops", SynthConfig(
+        seed=11, seconds=8.0, dropped_frames=[30, 31, 100], imu_offset_ms=-200.0, tracker_offset_ms=75.0, tracker_drift_ppm=300.0))
+    paths["jump"] = make_session(root / "other" / "jump", SynthConfig(
+        seed=12, seconds=16.0, tracker_offset_ms=-40.0, tracker_jump_ms=25.0, tracker_jump_at_s=8.3, jitter_ms=0.2))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def synced(synth, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    out = tmp_path_factory.mktemp("aligned")
+    return out, {k: sync_session(p, out) for k, p in synth.items()}
+
+
+# ---------------------------------------------------------------- resampling
+
+
+def test_slerp_recovers_a_known_rotation():
+    # 0 → 120° about a tilted axis in 1 s: at t the rotation is exactly t·120° about that axis.
+    axis = np.array([1.0, 2.0, 2.0]) / 3.0
+    ends = R.from_rotvec([np.zeros(3), axis * np.radians(120)])
+    q_src = ends.as_quat(scalar_first=True)
+    t_q = np.array([0.0, 0.25, 0.5, 0.9, 1.0])
+    q, valid = slerp(np.array([0.0, 1.0]), q_src, t_q, max_gap_s=2.0)
+    want = R.from_rotvec(axis[None] * np.radians(120) * t_q[:, None])
+    assert valid.all()
+    assert np.all(q[:, 0] >= 0)
+    np.testing.assert_allclose((R.from_quat(q, scalar_first=True) * want.inv()).magnitude(), 0, atol=1e-12)
+    # Componentwise interpolation would not even be a unit quaternion half-way.
+    lerp = 0.5 * (q_src[0] + q_src[1])
+    assert abs(np.linalg.norm(lerp) - 1) > 0.1
+
+
+def test_resampling_flags_outside_and_gaps():
+    t = np.array([0.0, 0.1, 0.2, 1.2, 1.3])
+    x, valid = interp_linear(t, np.arange(5.0)[:, None], np.array([-0.05, 0.15, 0.7, 1.25, 1.4]), max_gap_s=0.5)
+    np.testing.assert_allclose(x[:, 0], [0.0, 1.5, 2.5, 3.5, 4.0])
+    assert valid.tolist() == [False, True, False, True, False]
+
+
+def test_hand_interpolated_in_the_wrist_frame_keeps_its_shape():
+    # A rigid hand turning 90° between two samples: world-frame interpolation would shrink it.
+    kp_local = np.random.default_rng(0).normal(0, 0.05, (21, 3))
+    kp_local[0] = 0
+    rots = R.from_rotvec([[0, 0, 0], [0, 0, np.pi / 2]])
+    p = np.array([[0.0, 0, 1], [0.1, 0, 1]])
+    kp_world = p[:, None] + np.stack([r.apply(kp_local) for r in rots])
+    r = resample_hand(np.array([0.0, 1.0]), p, rots.as_quat(scalar_first=True), kp_world, np.array([0.5]))
+    np.testing.assert_allclose(r["kp_wrist"][0], kp_local, atol=1e-12)
+    d = np.linalg.norm(r["kp_world"][0] - r["p"][0], axis=1)
+    np.testing.assert_allclose(d, np.linalg.norm(kp_local, axis=1), atol=1e-12)
+
+
+# ---------------------------------------------------------------- visual evidence
+
+
+def test_visual_rotation_matches_the_rendered_rotation(synth):
+    s = open_session(synth["s0"])
+    vis = visual_rotations(s.video_path, s.meta["rig"])
+    traj = _Trajectory(np.random.default_rng(100), 1.0)
+    rt = traj.rotation(vis.pts_ns * 1e-9)
+    true = (rt[:-1].inv() * rt[1:]).as_rotvec()
+    err = np.linalg.norm(vis.rotvec - true, axis=1)
+    assert vis.valid.mean() > 0.95
+    assert np.median(err) < 1e-3  # rad per frame pair; typical motion is ~3e-2
+    assert np.median(np.linalg.norm(true, axis=1)) > 10 * np.median(err)
+
+
+# ---------------------------------------------------------------- accuracy and verdicts
+
+
+def test_accuracy_on_synthetic_sessions(synth, synced):
+    _, reports = synced
+    evals = [evaluate_session(synth[k], reports[k]) for k in ("s0", "s1", "s2")]
+    for e, r in zip(evals, (reports["s0"], reports["s1"], reports["s2"])):
+        assert r["verdict"] == "ok", r["reason"]
+        assert set(e["streams"]) == {"imu", "head_pose", "hands"}
+    agg = aggregate(evals)
+    assert agg["median_abs_ms"] <= 2.0 and agg["p95_abs_ms"] <= 5.0, agg
+    assert agg["median_abs_ms"] <= 1.0, agg  # the issue's goal; synthetic data leaves no excuse
+    for e in evals:
+        for s in e["streams"].values():
+            assert abs(s["drift_err_ppm"]) < 100
+
+
+def test_known_shift_is_recovered(synth, synced, tmp_path):
+    _, reports = synced
+    k_ms = 137.0
+    shifted = shift_motion(synth["s1"], tmp_path / "s1_shifted", k_ms)
+    r = sync_session(shifted, tmp_path / "out")
+    quarter_frame_ms = 1000 / 30 / 4
+    for clock in ("imu", "tracker"):
+        d = r["clocks"][clock]["offset_ms"] - reports["s1"]["clocks"][clock]["offset_ms"]
+        assert abs(d - k_ms) < quarter_frame_ms
+        assert abs(d - k_ms) < 1.0
+
+
+@pytest.mark.parametrize("name,words", [("static", "no motion"), ("flat", "no texture"), ("short", "too short")])
+def test_failed_verdict_with_reason(synced, name, words):
+    out, reports = synced
+    r = reports[name]
+    assert r["verdict"] == "failed"
+    assert words in r["reason"]
+    saved = json.loads((out / r["session_id"] / "sync.json").read_text())
+    assert saved["verdict"] == "failed" and words in saved["reason"]
+    assert not (out / r["session_id"] / "aligned.parquet").exists()
+
+
+def test_dropped_frames_are_reported_and_kept_out_of_actions(synth, synced):
+    out, reports = synced
+    r = reports["drops"]
+    assert r["verdict"] == "ok", r["reason"]
+    assert r["video"]["dropped_frames"] == [30, 31, 100]
+    t = pq.read_table(out / "drops" / "aligned.parquet")
+    nominal = t.column("frame_nominal").to_numpy()
+    assert t.num_rows == 240 - 3 and 30 not in nominal and 100 not in nominal
+    valid = t.column("action_valid").to_numpy(zero_copy_only=False)
+    gap_rows = np.flatnonzero(np.diff(nominal) > 1)
+    assert not valid[gap_rows].any() and not valid[-1]
+    assert evaluate_session(synth["drops"], r)["dropped_frames_match"]
+
+
+def test_clock_jump_is_detected_and_followed(synth, synced):
+    r = synced[1]["jump"]
+    c = r["clocks"]["tracker"]
+    assert c["verdict"] == "suspect" and "jump" in c["reason"]
+    assert abs(c["jump"]["step_ms"] - 25.0) < 2.0
+    assert abs(c["jump"]["at_s"] - 8.3) < 0.1
+    e = evaluate_session(synth["jump"], r)
+    assert np.median(np.abs(e["errors_ms"])) < 1.0
+    assert r["clocks"]["imu"]["verdict"] == "ok"
+
+
+# ---------------------------------------------------------------- the aligned episode
+
+
+def test_aligned_episode_resamples_truth_and_holds_the_actions(synth, synced):
+    out, _ = synced
+    t = pq.read_table(out / "s2" / "aligned.parquet")
+    n = open_session(synth["s2"]).video["frames"]
+    assert t.num_rows == n
+    for c in ("frame_index", "t_video_ns", "t_imu_ns", "t_tracker_ns", "head_qw", "left_keypoints", "right_wrist_qz",
+              "imu_gx", "action", "action_valid", "sync_residual"):
+        assert c in t.column_names
+    # The head pose at each frame is the true pose at the frame's time: the tracker samples were
+    # stamped on a drifting, offset clock, so this only holds if sync and SLERP are both right.
+    tv = t.column("t_video_ns").to_numpy() * 1e-9
+    traj = _Trajectory(np.random.default_rng(102), 1.0)
+    q = np.c_[tuple(t.column(f"head_q{k}").to_numpy() for k in "wxyz")]
+    ang = (R.from_quat(q, scalar_first=True) * traj.rotation(tv).inv()).magnitude()
+    assert np.max(ang) < 2e-3
+    # action[t] is compute_actions over the resampled poses; the last row is zeros and invalid.
+    act = np.asarray(t.column("action").combine_chunks().flatten()).reshape(-1, ACTION_DIM)
+    head_p = np.c_[tuple(t.column(f"head_p{k}").to_numpy() for k in "xyz")]
+    wp = np.stack([np.c_[tuple(t.column(f"{s}_wrist_p{k}").to_numpy() for k in "xyz")] for s in ("left", "right")], 1)
+    wq = np.stack([np.c_[tuple(t.column(f"{s}_wrist_q{k}").to_numpy() for k in "wxyz")] for s in ("left", "right")], 1)
+    kp = np.stack([np.asarray(t.column(f"{s}_keypoints").combine_chunks().flatten()).reshape(-1, 21, 3)
+                   for s in ("left", "right")], 1)
+    fingers = np.einsum("nsji,nskj->nski", R.from_quat(wq.reshape(-1, 4), scalar_first=True).as_matrix().reshape(-1, 2, 3, 3),
+                        kp - wp[:, :, None])
+    want = compute_actions(BodyPose(head_p, q, wp, wq), fingers)
+    np.testing.assert_allclose(act[:-1], want, atol=1e-9)
+    assert not act[-1].any() and not t.column("action_valid").to_numpy(zero_copy_only=False)[-1]
+    assert np.nanmedian(t.column("sync_residual").to_numpy()) < 0.2  # rad/s
+
+
+def test_batch_reports_a_bad_session_and_goes_on(synth, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth["s0"], data / "good")
+    (data / "broken").mkdir(parents=True)
+    (data / "broken" / "session.json").write_text("{not json")
+    code = sync_command(data, workers=2)
+    assert code == 1  # one session failed
+    bad = json.loads((data / "aligned" / "broken" / "sync.json").read_text())
+    assert bad["verdict"] == "failed" and "session.json" in bad["reason"]
+    good = json.loads((data / "aligned" / "s0" / "sync.json").read_text())
+    assert good["verdict"] == "ok"
+    assert (data / "aligned" / "s0" / "aligned.parquet").exists()
+    summary = json.loads((data / "aligned" / "summary.json").read_text())
+    assert summary["truth"]["sessions"] == 1 and summary["truth"]["meets_issue"]
