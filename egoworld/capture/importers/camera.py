@@ -91,12 +91,126 @@ def read_telemetry(path: Path) -> tuple[Any, list[dict]]:
     try:
         parser = telemetry_parser.Parser(str(path))
         imu = parser.normalized_imu()
-    except Exception as e:  # noqa: BLE001 - the Rust parser raises plain exceptions for unknown files
+    except Exception as e:
         raise ImportFormatError(path, f"no camera telemetry found ({e}); supported: GoPro GPMF, Sony, Insta360, DJI, "
                                       "Gyroflow .gcsv, phone sensor-logger files") from e
     if not imu:
         raise ImportFormatError(path, "contains no gyro/accelerometer samples (a file with no telemetry?)")
     return parser, imu
+
+
+SENSOR_LOGGER_HEADER = "time,seconds_elapsed"
+
+
+def _first_time_ns(path: Path) -> int:
+    """The ``time`` (ns since the epoch) of a Sensor Logger CSV's first row: telemetry-parser drops it."""
+    import csv
+
+    with open(path, newline="") as fh:
+        r = csv.reader(fh)
+        header = [h.strip() for h in next(r, [])]
+        row = next(r, None)
+    if "time" not in header or row is None:
+        raise ImportFormatError(path, "Sensor Logger CSV without a 'time' column or without rows")
+    try:
+        return int(row[header.index("time")])
+    except ValueError as e:
+        raise ImportFormatError(path, f"'time' must be integer nanoseconds since the epoch, got {row[header.index('time')]!r}") from e
+
+
+def sensor_logger_files(path: Path, tmp: Path) -> dict[str, Path] | None:
+    """{'gyro': Gyroscope.csv, 'accel': Accelerometer.csv} if ``path`` is a Sensor Logger export (the folder,
+    one of its CSVs, or the app's zip, unpacked into ``tmp``); None if it is not one."""
+    import zipfile
+
+    if path.is_file() and path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = {Path(n).name: n for n in z.namelist()}
+                if "Gyroscope.csv" not in names:
+                    raise ImportFormatError(path, "zip has no Gyroscope.csv (not a Sensor Logger export?)")
+                for want in ("Gyroscope.csv", "Accelerometer.csv"):
+                    if want in names:
+                        (tmp / want).write_bytes(z.read(names[want]))
+        except zipfile.BadZipFile as e:
+            raise ImportFormatError(path, f"not a readable zip ({e})") from e
+        folder = tmp
+    elif path.is_dir():
+        folder = path
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        with open(path, "rb") as fh:
+            if SENSOR_LOGGER_HEADER.encode() not in fh.read(200):
+                return None
+        folder = path.parent
+    else:
+        return None
+    gyro, accel = folder / "Gyroscope.csv", folder / "Accelerometer.csv"
+    if not gyro.exists():
+        raise ImportFormatError(gyro, "Sensor Logger export without Gyroscope.csv: record the gyroscope")
+    if not accel.exists():
+        raise ImportFormatError(accel, "Sensor Logger export without Accelerometer.csv: record the accelerometer")
+    return {"gyro": gyro, "accel": accel}
+
+
+def _logger_groups(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{'Gyroscope'|'Accelerometer': (t seconds, xyz)} from telemetry-parser's raw ``telemetry()`` of a
+    Sensor Logger CSV (it also reads the sibling CSVs of the folder, on the passed file's time origin)."""
+    import telemetry_parser
+
+    try:
+        tel = telemetry_parser.Parser(str(path.resolve())).telemetry()
+    except Exception as e:
+        raise ImportFormatError(path, f"telemetry-parser cannot read it ({e})") from e
+    out = {}
+    for sample in tel:
+        for group, tags in sample.items():
+            data = tags.get("Data") if isinstance(tags, dict) else None
+            if group not in ("Gyroscope", "Accelerometer") or not data:
+                continue
+            unit = str(tags.get("Unit", ""))
+            if (group, unit) not in (("Gyroscope", "rad/s"), ("Accelerometer", "m/s²")):
+                raise ImportFormatError(path, f"{group} unit {unit!r}: expected rad/s (gyro) and m/s² (accelerometer)")
+            if str(tags.get("Orientation", "XYZ")) != "XYZ":
+                raise ImportFormatError(path, f"{group} orientation {tags.get('Orientation')!r} is not supported (XYZ)")
+            out[group] = (np.array([d["t"] for d in data], dtype=np.float64),
+                          np.array([[d["x"], d["y"], d["z"]] for d in data], dtype=np.float64))
+    return out
+
+
+def read_sensor_logger(files: dict[str, Path]) -> dict:
+    """Gyro and accelerometer of a Sensor Logger export, through telemetry-parser, on one timeline.
+
+    Phone sensors run at their own rates and start at different times, and telemetry-parser's
+    ``normalized_imu`` pairs the gyro and accelerometer *by index* (so it would stamp accel samples
+    with gyro times). We take each sensor's own samples and times from ``Parser.telemetry()``
+    instead, interpolate the accelerometer at the gyro times, and drop gyro samples outside the
+    accelerometer's span. The IMU clock is ns since the first gyro sample (telemetry-parser's origin);
+    that sample's epoch time (read from the CSV, which telemetry-parser drops) goes to provenance.
+    """
+    g0 = _first_time_ns(files["gyro"])
+    groups = _logger_groups(files["gyro"])
+    if "Gyroscope" not in groups:
+        raise ImportFormatError(files["gyro"], "telemetry-parser found no gyroscope samples in it")
+    tg, g = groups["Gyroscope"]
+    if "Accelerometer" in groups:  # read beside the gyro, on the gyro file's time origin
+        ta, a = groups["Accelerometer"]
+    else:
+        acc_groups = _logger_groups(files["accel"])
+        if "Accelerometer" not in acc_groups:
+            raise ImportFormatError(files["accel"], "telemetry-parser found no accelerometer samples in it")
+        ta, a = acc_groups["Accelerometer"]
+        ta = ta + (_first_time_ns(files["accel"]) - g0) * 1e-9
+    for path, v in ((files["gyro"], g), (files["accel"], a)):
+        if not np.all(np.isfinite(v)):
+            raise ImportFormatError(path, "samples contain NaN or infinite values")
+    tg_ns = check_times(seconds_to_ns(tg, files["gyro"], "time"), files["gyro"], "time")
+    ta_ns = check_times(seconds_to_ns(ta, files["accel"], "time"), files["accel"], "time")
+    inside = (tg_ns >= ta_ns[0]) & (tg_ns <= ta_ns[-1])
+    if inside.sum() < 2:
+        raise ImportFormatError(files["accel"], "accelerometer and gyroscope logs do not overlap in time")
+    acc = np.stack([np.interp(tg_ns[inside], ta_ns, a[:, i]) for i in range(3)], 1)
+    return {"t_ns": tg_ns[inside], "gyro": g[inside], "accel": acc, "epoch_ns": g0,
+            "dropped_outside_accel": int((~inside).sum())}
 
 
 def import_camera(src: str | Path, out: str | Path, consent: str | None = None, telemetry: str | Path | None = None,
@@ -106,21 +220,35 @@ def import_camera(src: str | Path, out: str | Path, consent: str | None = None, 
     src = Path(src)
     video = probe_source_video(src)
     tel_path = Path(telemetry) if telemetry else src
-    parser, imu = read_telemetry(tel_path)
-    try:
-        settings = _settings(parser.telemetry())
-    except Exception:  # noqa: BLE001 - metadata is optional; the IMU is what we need
-        settings = {}
-    rows = [s for s in imu if s.get("gyro") is not None and s.get("accl") is not None]
-    if len(rows) < 2:
-        raise ImportFormatError(tel_path, "has no samples with both gyro and accelerometer")
-    t_ms = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64)
-    t_ns = check_times(seconds_to_ns(t_ms * 1e-3, tel_path, "IMU timestamps"), tel_path, "IMU timestamps")
-    gyro = np.radians(np.array([s["gyro"] for s in rows], dtype=np.float64))
-    accel = np.array([s["accl"] for s in rows], dtype=np.float64)
-    if not (np.all(np.isfinite(gyro)) and np.all(np.isfinite(accel))):
-        raise ImportFormatError(tel_path, "IMU samples contain NaN or infinite values")
-    check_imu_units(gyro, accel, tel_path)
+    import tempfile
+
+    logger = None
+    with tempfile.TemporaryDirectory() as tmp:
+        files = sensor_logger_files(tel_path, Path(tmp)) if telemetry else None
+        if files is not None:
+            logger = read_sensor_logger(files)
+    if logger is not None:
+        class _Phone:  # what the metadata code below needs of a telemetry-parser Parser
+            camera, model = "Mobile app", "Sensor Logger"
+        parser, settings = _Phone(), {}
+        t_ns, gyro, accel = logger["t_ns"], logger["gyro"], logger["accel"]
+        check_imu_units(gyro, accel, files["gyro"])
+    else:
+        parser, imu = read_telemetry(tel_path)
+        try:
+            settings = _settings(parser.telemetry())
+        except Exception:  # noqa: BLE001 - metadata is optional; the IMU is what we need
+            settings = {}
+        rows = [s for s in imu if s.get("gyro") is not None and s.get("accl") is not None]
+        if len(rows) < 2:
+            raise ImportFormatError(tel_path, "has no samples with both gyro and accelerometer")
+        t_ms = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64)
+        t_ns = check_times(seconds_to_ns(t_ms * 1e-3, tel_path, "IMU timestamps"), tel_path, "IMU timestamps")
+        gyro = np.radians(np.array([s["gyro"] for s in rows], dtype=np.float64))
+        accel = np.array([s["accl"] for s in rows], dtype=np.float64)
+        if not (np.all(np.isfinite(gyro)) and np.all(np.isfinite(accel))):
+            raise ImportFormatError(tel_path, "IMU samples contain NaN or infinite values")
+        check_imu_units(gyro, accel, tel_path)
 
     w, h, fps = video["width"], video["height"], video["fps"] or 30.0
     if camera_file:
@@ -151,6 +279,10 @@ def import_camera(src: str | Path, out: str | Path, consent: str | None = None, 
         rig_extra={"camera_make": parser.camera, "camera_name": parser.model, "lens": lens,
                    "source_codec": video["codec"], "stabilization": stab},
         provenance={"video": str(src), "telemetry": str(tel_path), "parser": "telemetry-parser normalized_imu",
+                    **({"sensor_logger": {"first_gyro_epoch_ns": logger["epoch_ns"],
+                                          "gyro_rows_outside_accel": logger["dropped_outside_accel"],
+                                          "axes": "phone axes (x right, y up, z out of the screen) = normalised; portrait, rear camera"}}
+                       if logger else {}),
                     "imu_axes": "Gyroflow normalised (x right, y up, z backward); R_camera_imu maps them to OpenCV"},
         notes=("IN-CAMERA STABILISATION: image motion is decoupled from the gyro; sync must not trust a visual offset. "
                if stab["in_camera"] else "") + "No head pose: the camera's gyro is the only motion stream.",
