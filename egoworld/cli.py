@@ -124,10 +124,14 @@ def _register_rooms() -> None:
     from egoworld.audit.cli import register as register_audit
     from egoworld.capture.importers.cli import register as register_import
     from egoworld.dataset.cli import register as register_dataset
+    from egoworld.evaluate.cli import register as register_eval
+    from egoworld.train.cli import register as register_train
 
     register_import(app)
     register_dataset(app)
     register_audit(app)
+    register_train(app)
+    register_eval(app)
 
 
 _register_rooms()

@@ -1,0 +1,103 @@
+"""Open-loop prediction vs horizon, for the model and its baselines, on fixed evaluation clips.
+
+From C real context frames the model filters a state, then imagines H frames driven only by
+the recorded actions. At horizon h we score the imagined frame t = C-1+h against the real one:
+PSNR, SSIM, and the state-probe error (true hand/object positions read from the imagined latent).
+
+Baselines, on exactly the same clips:
+  * copy-last: the last context frame, repeated (and, for the probe, the probe applied to the
+    last filtered state — "nothing moves");
+  * action-blind: the same architecture trained with actions zeroed (its own probe).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from egoworld.evaluate.metrics import psnr, ssim
+from egoworld.evaluate.probe import RidgeProbe, rmse_by_group
+from egoworld.model import WorldModel
+from egoworld.train.data import collate
+
+HORIZONS = (1, 2, 5, 10, 20, 32)
+
+
+def eval_indices(n: int, max_clips: int) -> list[int]:
+    """Evenly spread clip indices (deterministic: every model sees the same clips)."""
+    k = min(n, max_clips)
+    return [int(i * n / k) for i in range(k)]
+
+
+def batches(ds: Any, indices: list[int], batch_size: int) -> list[dict[str, torch.Tensor]]:
+    return [collate(ds, indices[i:i + batch_size]) for i in range(0, len(indices), batch_size)]
+
+
+@torch.no_grad()
+def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any, l2: float = 10.0) -> RidgeProbe:
+    """Ridge probe from posterior features to true positions, on (training) clips."""
+    xs, ys = [], []
+    for b in bs:
+        posts, _ = model.observe(b["image"], b["action"], b.get("action_valid"), sample=False)
+        y = targets(b)
+        ok = torch.isfinite(y).all(-1)
+        xs.append(posts.feat()[ok])
+        ys.append(y[ok])
+    return RidgeProbe.fit(torch.cat(xs), torch.cat(ys), l2)
+
+
+@torch.no_grad()
+def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]], context: int, horizon: int,
+                    probe: RidgeProbe | None, targets: Any, copy_last: bool = False) -> dict[str, Any]:
+    """Per-horizon means (lists of length ``horizon``) of psnr, ssim and probe RMSE per group.
+
+    ``copy_last``: score the copy-last baseline instead (frames: the last context frame; probe:
+    ``model``'s probe on its last filtered state).
+    """
+    C, H = context, horizon
+    acc: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
+    for b in bs:
+        real = b["image"][:, C:C + H]
+        act, valid = b["action"][:, :C - 1 + H], b["action_valid"][:, :C - 1 + H]
+        feats = None
+        if copy_last:
+            pred = b["image"][:, C - 1:C].expand_as(real)
+            if model is not None and probe is not None:
+                posts, _ = model.observe(b["image"][:, :C], act[:, :C], valid[:, :C], sample=False)
+                feats = posts.feat()[:, -1:].expand(-1, H, -1)
+        else:
+            pred, _, states = model.predict(b["image"][:, :C], act, valid=valid)
+            feats = states.feat()
+        acc["psnr"].append(psnr(pred, real))
+        acc["ssim"].append(ssim(pred, real))
+        if probe is not None and feats is not None:
+            y = targets(b)[:, C:C + H]
+            for g, v in rmse_by_group(probe(feats), y, targets.groups).items():
+                acc.setdefault(f"probe_{g}", []).append(v)
+    out = {}
+    for k, v in acc.items():
+        t = torch.cat(v)
+        out[k] = torch.nanmean(t, 0).tolist() if t.is_floating_point() else t.float().mean(0).tolist()
+    out["n_clips"] = int(sum(len(b["image"]) for b in bs))
+    return out
+
+
+def at_horizons(curve: list[float], horizons: tuple[int, ...] = HORIZONS) -> dict[str, float]:
+    """{"1": value at horizon 1, ...} for the horizons a curve reaches."""
+    return {str(h): round(float(curve[h - 1]), 5) for h in horizons if h <= len(curve)}
+
+
+@torch.no_grad()
+def example_frames(model: WorldModel, blind: WorldModel | None, b: dict[str, torch.Tensor], context: int,
+                   horizon: int) -> dict[str, torch.Tensor]:
+    """uint8 frames (B, C+H, 3, S, S) for side-by-side videos: real, imagined, copy-last, blind."""
+    C, H = context, horizon
+    act, valid = b["action"][:, :C - 1 + H], b["action_valid"][:, :C - 1 + H]
+    real = b["image"][:, :C + H]
+    to8 = lambda x: (x * 255).round().clamp(0, 255).to(torch.uint8)  # noqa: E731
+    pred = to8(model.predict(b["image"][:, :C], act, valid=valid)[0])
+    out = {"real": real, "model": torch.cat([real[:, :C], pred], 1),
+           "copy_last": torch.cat([real[:, :C], real[:, C - 1:C].expand(-1, H, -1, -1, -1)], 1)}
+    if blind is not None:
+        out["action_blind"] = torch.cat([real[:, :C], to8(blind.predict(b["image"][:, :C], act, valid=valid)[0])], 1)
+    return out

@@ -1,0 +1,105 @@
+"""Figures, side-by-side videos and a small HTML page for ``eval.json`` (the audit report links it).
+
+Plots: PSNR / SSIM / probe error vs horizon for the model and each baseline, per split.
+Videos: real | imagined | copy-last | action-blind, side by side, with the context frames first.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from egoworld._atomic import atomic_path
+
+STYLE = {"model": ("tab:blue", "-"), "copy_last": ("tab:gray", "--"), "action_blind": ("tab:red", ":")}
+
+
+def plot_curves(result: dict[str, Any], out: Path) -> list[Path]:
+    """One PNG per metric, a panel per split; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = [s for s in result["splits"] if result["splits"][s]]
+    metrics = [m for m in ("psnr", "ssim", "probe_all", "probe_object", "probe_hands")
+               if any(m in result["splits"][s].get("model", {}) for s in splits)]
+    files = []
+    for metric in metrics:
+        fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.6), squeeze=False)
+        for ax, split in zip(axes[0], splits):
+            res = result["splits"][split]
+            for name, curves in res.items():
+                if not isinstance(curves, dict) or metric not in curves:
+                    continue
+                y = curves[metric]
+                colour, ls = STYLE.get(name, (None, "-."))
+                ax.plot(range(1, len(y) + 1), y, color=colour, linestyle=ls, label=name)
+            ax.set_xscale("log")
+            ax.set_xlabel("horizon (frames)")
+            ax.set_title(f"{split}: {metric}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"{metric}_vs_horizon.png"
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+        plt.close(fig)
+        files.append(path)
+    return files
+
+
+def write_video(frames: dict[str, torch.Tensor], path: Path, fps: int = 10, scale: int = 3) -> Path:
+    """Side-by-side H.264 video of one clip: columns in the order of ``frames`` (each (T, 3, S, S) uint8)."""
+    import av
+
+    cols = [f.permute(0, 2, 3, 1).numpy() for f in frames.values()]
+    grid = np.concatenate(cols, axis=2)
+    grid = grid.repeat(scale, axis=1).repeat(scale, axis=2)
+    h, w = grid.shape[1:3]
+    h, w = h - h % 2, w - w % 2
+    with atomic_path(path, ".mp4") as tmp:
+        with av.open(str(tmp), "w", format="mp4") as c:
+            s = c.add_stream("libx264", rate=fps)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            for img in grid:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:h, :w]), format="rgb24")):
+                    c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+    return path
+
+
+def _table(res: dict[str, Any], horizons: list[int]) -> str:
+    rows = []
+    for name, curves in res.items():
+        if not isinstance(curves, dict) or "psnr" not in curves:
+            continue
+        for metric in ("psnr", "ssim", "probe_all"):
+            if metric in curves:
+                vals = "".join(f"<td>{curves[metric][h - 1]:.3f}</td>" for h in horizons if h <= len(curves[metric]))
+                rows.append(f"<tr><td>{html.escape(name)}</td><td>{metric}</td>{vals}</tr>")
+    head = "".join(f"<th>h={h}</th>" for h in horizons)
+    return f"<table border=1 cellpadding=3><tr><th>model</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: list[Path]) -> Path:
+    parts = [f"<h1>World-model evaluation</h1><p>checkpoint <code>{html.escape(str(result['checkpoint']))}</code>, "
+             f"context {result['context']} frames</p>"]
+    for split, res in result["splits"].items():
+        if res:
+            parts.append(f"<h2>{split} ({res['model']['n_clips']} clips)</h2>" + _table(res, result["horizons"]))
+            beats = res.get("beats", {})
+            parts.append(f"<p>beats both baselines at every horizon ≥ 2: <b>{beats.get('all_horizons_ge_2')}</b></p>")
+    if result.get("counterfactual"):
+        parts.append("<h2>Counterfactual sensitivity</h2><pre>" + html.escape(str(result["counterfactual"])) + "</pre>")
+    parts += [f'<img src="{f.name}">' for f in figures]
+    parts += [f'<h3>{v.stem}</h3><p>real | imagined | copy-last | action-blind</p><video src="{v.name}" controls loop></video>'
+              for v in videos]
+    path = out / "eval.html"
+    with atomic_path(path, ".html") as tmp:
+        tmp.write_text("<!doctype html><meta charset=utf-8><title>egoworld eval</title>" + "\n".join(parts))
+    return path

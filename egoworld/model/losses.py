@@ -1,0 +1,88 @@
+"""The world-model loss: one-step ELBO with KL balancing and free bits, plus the open-loop loss.
+
+One-step terms (per frame, averaged over batch and time):
+  image   squared error summed over pixels (images in [0, 1])
+  state   symlog squared error of the proprioceptive state
+  reward  twohot cross-entropy over symlog bins (only where the clip has a reward label)
+  cont    Bernoulli log-loss of "the episode continues"
+  dyn     max(free, KL(sg(q) || p))   trains the prior toward the posterior
+  rep     max(free, KL(q || sg(p)))   keeps the posterior predictable (smaller weight)
+
+Open-loop (multi-step) terms: every ``overshoot_stride``-th posterior state is rolled forward
+``overshoot`` steps with the prior alone, feeding back its own samples — exactly what happens at
+prediction time. At each step d the rollout is pulled toward the posterior of frame t+d
+(KL with free bits, latent overshooting) and the state head is scored against frame t+d; the
+final open-loop state (d = overshoot) is decoded and compared with frame t+k (decoded-frame
+loss at k steps — decoding every d costs as much as the one-step image loss again on a CPU).
+One-step training never sees its own compounding errors; this does.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from egoworld.model.nets import Noise, categorical_kl, sample_onehot, symlog, twohot
+from egoworld.model.rssm import State
+from egoworld.model.world_model import WorldModel
+
+
+def _image_loss(pred: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over pixels → (leading dims)."""
+    target = image.float() / 255.0
+    return (pred - target).square().flatten(-3).sum(-1)
+
+
+def _free(kl: torch.Tensor, free: float) -> torch.Tensor:
+    return kl.clamp_min(free) if free > 0 else kl
+
+
+def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: Noise | None = None
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and a dict of its (detached) parts for a batch of clips."""
+    cfg = model.cfg
+    image, action = batch["image"], batch["action"]
+    B, T = image.shape[:2]
+    valid = batch.get("action_valid")
+    act = model.norm_action(action, valid)
+    posts, priors = model.rssm.observe(model.embed(image), act, noise)
+    feat = posts.feat()
+
+    m: dict[str, torch.Tensor] = {}
+    m["image"] = _image_loss(model.decode(feat), image).mean()
+    m["state"] = (model.state_head(feat) - symlog(batch["state"])).square().sum(-1).mean()
+    if "reward" in batch:
+        has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
+        has = (has if has.dim() == 2 else has[:, None].expand(B, T)).to(feat.dtype)
+        target = twohot(symlog(batch["reward"].float()), model.reward_bins)
+        ce = -(target * model.reward_head(feat).log_softmax(-1)).sum(-1)
+        m["reward"] = (ce * has).sum() / has.sum().clamp_min(1)
+    if "done" in batch:
+        cont = 1.0 - batch["done"].float()
+        m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
+    m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
+    m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
+    total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
+             + cfg.rep_scale * m["rep"] + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
+
+    K = min(cfg.overshoot, T - 1)
+    if K > 0:
+        starts = torch.arange(0, T - K, cfg.overshoot_stride, device=image.device)
+        S = len(starts)
+        state = State(posts.h[:, starts].flatten(0, 1), posts.z[:, starts].flatten(0, 1), posts.probs[:, starts].flatten(0, 1))
+        kl_sum = st_sum = 0.0
+        for d in range(1, K + 1):
+            h = model.rssm.deter_step(state, act[:, starts + d - 1].flatten(0, 1))
+            probs = model.rssm.prior(h)
+            z = sample_onehot(probs.reshape(B, S, cfg.stoch, cfg.classes), noise).flatten(0, 1)
+            state = State(h, z, probs)
+            target = posts.probs[:, starts + d].flatten(0, 1).detach()
+            kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
+            f = state.feat()
+            st_sum = st_sum + (model.state_head(f) - symlog(batch["state"][:, starts + d].flatten(0, 1))).square().sum(-1).mean()
+        m["ol_image"] = _image_loss(model.decode(f), image[:, starts + K].flatten(0, 1)).mean()
+        m["ol_kl"], m["ol_state"] = kl_sum / K, st_sum / K
+        total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
+                 + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]))
+    metrics = {k: float(v.detach()) for k, v in m.items()}
+    metrics["loss"] = float(total.detach())
+    return total, metrics

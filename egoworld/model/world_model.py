@@ -1,0 +1,99 @@
+"""The world model: encoder → RSSM → decoder and heads, with the action normalisation it was trained with.
+
+Reads tensors, returns tensors; never touches files (checkpoints are the training room's job).
+The dataset's action statistics live in buffers, so ``model.safetensors`` alone reproduces the
+model's behaviour on raw 138-D actions.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from egoworld.model.config import Config
+from egoworld.model.nets import ConvDecoder, ConvEncoder, Noise, mlp, symexp
+from egoworld.model.rssm import RSSM, State
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ConvEncoder(cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
+        self.rssm = RSSM(cfg, self.encoder.embed_size)
+        self.decoder = ConvDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
+        # Heads read the feature [h, z]: the proprioceptive state (head + wrist poses) of that frame
+        # (in imagination: the *next* state), task progress as twohot over symlog bins, continuation.
+        self.state_head = mlp(cfg.feat_size, cfg.hidden, cfg.state_dim, cfg.head_layers)
+        self.reward_head = mlp(cfg.feat_size, cfg.hidden, cfg.reward_bins, cfg.head_layers)
+        self.cont_head = mlp(cfg.feat_size, cfg.hidden, 1, cfg.head_layers)
+        nn.init.zeros_(self.reward_head[-1].weight)  # DreamerV3: start reward predictions at 0
+        nn.init.zeros_(self.reward_head[-1].bias)
+        self.register_buffer("action_mean", torch.zeros(cfg.action_dim))
+        self.register_buffer("action_std", torch.ones(cfg.action_dim))
+        self.register_buffer("reward_bins", torch.linspace(-cfg.reward_range, cfg.reward_range, cfg.reward_bins))
+
+    # --- inputs ---
+    def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Normalise actions with the training set's per-dimension mean/std (std floored: some dims are constant)."""
+        self.action_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.action_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-4))
+
+    def norm_action(self, action: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.action_blind:
+            return torch.zeros_like(action)
+        a = ((action - self.action_mean) / self.action_std).clamp(-10, 10)
+        if valid is not None:
+            a = a * valid.unsqueeze(-1).to(a.dtype)
+        return a
+
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, S, S) uint8 → (B, T, E)."""
+        B, T = image.shape[:2]
+        return self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
+
+    # --- outputs ---
+    def decode(self, feat: torch.Tensor) -> torch.Tensor:
+        """Features (..., F) → image means (..., 3, S, S) in [0, 1] (unclipped)."""
+        lead = feat.shape[:-1]
+        img = self.decoder(feat.reshape(-1, feat.shape[-1]))
+        return img.reshape(lead + img.shape[1:])
+
+    def reward(self, feat: torch.Tensor) -> torch.Tensor:
+        probs = self.reward_head(feat).softmax(-1)
+        return symexp((probs * self.reward_bins).sum(-1))
+
+    def cont(self, feat: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.cont_head(feat).squeeze(-1))
+
+    # --- filtering and imagination ---
+    def observe(self, image: torch.Tensor, action: torch.Tensor, valid: torch.Tensor | None = None,
+                noise: Noise | None = None, sample: bool = True) -> tuple[State, torch.Tensor]:
+        """Posterior states (B, T, ·) and prior probs for a clip of raw images and raw actions."""
+        return self.rssm.observe(self.embed(image), self.norm_action(action, valid), noise, sample)
+
+    def imagine(self, start: State, action: torch.Tensor, sample: bool = False, noise: Noise | None = None) -> State:
+        """Open-loop states (B, H, ·) after ``start`` under raw actions (B, H, A)."""
+        return self.rssm.imagine(start, self.norm_action(action), noise, sample)
+
+    @torch.no_grad()
+    def open_loop(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
+                  valid: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """Predict frames C…C+H-1 from C context frames (B, C, 3, S, S) and raw actions (B, C-1+H, A).
+
+        ``action[:, t]`` moves frame t to t+1, so the first C-1 actions are used while filtering
+        the context and the remaining H drive the imagination. Latents take the mode unless
+        ``sample``: a prediction, not a dream.
+        """
+        pred, _, states = self.predict(context, action, sample, valid)
+        return pred, states
+
+    @torch.no_grad()
+    def predict(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
+                valid: torch.Tensor | None = None) -> tuple[torch.Tensor, State, State]:
+        """``open_loop`` that also returns the filtered context states (B, C, ·) — probes read both."""
+        C = context.shape[1]
+        act = self.norm_action(action, valid)
+        posts, _ = self.rssm.observe(self.embed(context), act[:, :C], sample=sample)
+        last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
+        states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
+        return self.decode(states.feat()).clamp(0, 1), posts, states

@@ -1,0 +1,1 @@
+"""Training: the loop (one process or torchrun), deterministic data order, checkpoints, lineage."""

@@ -1,0 +1,95 @@
+"""Where training clips come from, and in which order — the one place that knows both.
+
+``open_clips`` returns anything with the loader's interface (``len``, ``ds[i]`` → dict of
+tensors, ``action_stats()``, ``episodes``): helper-2's ``ClipDataset`` for a data folder, or the
+synthetic square world for ``synthetic:N`` (tests, benchmarks, smoke runs).
+
+The data order is a pure function of ``(seed, step)``: epoch e visits the clips in
+``randperm(n, seed·7919 + e)``, and global step s takes samples ``s·B … s·B + B - 1`` of that
+endless sequence. A resumed run therefore needs nothing but the step number to continue with
+exactly the batches an unkilled run would have seen, and every DDP rank computes the same
+global batch and keeps its own contiguous slice.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Protocol
+
+import torch
+
+from egoworld.model.config import Config
+
+
+class ClipSource(Protocol):
+    episodes: list[Any]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]: ...
+
+    def action_stats(self) -> Any: ...
+
+
+def open_clips(data: str, cfg: Config, split: str, T: int | None = None) -> ClipSource:
+    """The clips of ``split`` ("train", "val", "heldout", "all") of ``data``, ``T`` frames each (default seq_len)."""
+    T = T or cfg.seq_len
+    if str(data).startswith("synthetic"):
+        # synthetic:N[:square[:speed]] — N episodes of the square world (sizes as fractions of the image)
+        parts = str(data).split(":")[1:]
+        n = int(parts[0]) if parts else 16
+        shape = {k: float(v) for k, v in zip(("square", "speed"), parts[1:])}
+        from egoworld.train.synthetic import SyntheticClips
+
+        return SyntheticClips(episodes=n, length=max(48, T + 8), T=T, size=cfg.image_size, seed=0, split=split, **shape)
+    from egoworld.dataset.loader import ClipDataset  # helper-2's episode store
+
+    # windows half a clip apart: twice the distinct clips of the default tiling, at no decode cost
+    return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2))
+
+
+def action_stats(ds: ClipSource) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) per action dimension, whatever shape the source returns them in."""
+    st = ds.action_stats()
+    if isinstance(st, dict):
+        return torch.as_tensor(st["mean"], dtype=torch.float32), torch.as_tensor(st["std"], dtype=torch.float32)
+    mean, std = st
+    return torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
+
+
+@lru_cache(maxsize=4)
+def _epoch_perm(n: int, seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 7919 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def batch_indices(step: int, n: int, batch: int, seed: int) -> list[int]:
+    """Clip indices of the global batch at ``step`` (deterministic, epoch-wise without replacement)."""
+    out = []
+    for p in range(step * batch, (step + 1) * batch):
+        out.append(int(_epoch_perm(n, seed, p // n)[p % n]))
+    return out
+
+
+def sample_epochs(step: int, n: int, batch: int) -> list[int]:
+    """The epoch each sample of the global batch at ``step`` belongs to."""
+    return [p // n for p in range(step * batch, (step + 1) * batch)]
+
+
+def collate(ds: ClipSource, indices: list[int], epochs: list[int] | None = None) -> dict[str, torch.Tensor]:
+    """Stack clips into a batch. With ``epochs``, sources that re-draw their window phases per epoch
+    (``ClipDataset.set_epoch``) are put in the right epoch first — a function of the step, so resumable."""
+    items = []
+    for k, i in enumerate(indices):
+        if epochs is not None and hasattr(ds, "set_epoch") and getattr(ds, "epoch", None) != epochs[k]:
+            ds.set_epoch(epochs[k])
+        items.append(ds[i])
+    keys = [k for k, v in items[0].items() if isinstance(v, torch.Tensor)]
+    return {k: torch.stack([it[k] for it in items]) for k in keys}
+
+
+def rank_slice(indices: list[int], rank: int, world: int) -> tuple[list[int], int]:
+    """This rank's contiguous part of the global batch and its offset in it."""
+    if len(indices) % world:
+        raise ValueError(f"global batch {len(indices)} is not divisible by {world} processes")
+    k = len(indices) // world
+    return indices[rank * k:(rank + 1) * k], rank * k

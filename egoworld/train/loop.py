@@ -1,0 +1,263 @@
+"""The training loop, top to bottom: one process or torchrun (gloo on CPU, NCCL on GPU).
+
+Determinism is by construction, so that a run killed with SIGKILL and resumed ends exactly
+where an unkilled run ends:
+  * the batch at step s is a pure function of (seed, s) (``data.batch_indices``);
+  * the latent-sampling noise at step s comes from a generator seeded with (seed, s);
+  * the number of steps is fixed once — from ``--steps`` or by timing the first steps against
+    ``--minutes`` — and written to ``plan.json`` before the first checkpoint, so a resumed run
+    does not re-decide it;
+  * model, optimizer (Adam moments) and the learning-rate schedule position are restored.
+With N processes every rank builds the same global batch and keeps 1/N of it, draws the global
+batch's noise and keeps its slice, and gradients are averaged with one all-reduce: the update is
+the single-process update up to float summation order.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+
+from egoworld._atomic import write_json
+from egoworld.model import Config, Noise, WorldModel, world_model_loss
+from egoworld.train import checkpoint as ck
+from egoworld.train.data import action_stats, batch_indices, collate, open_clips, rank_slice, sample_epochs
+from egoworld.train.lineage import build_lineage
+from egoworld.train.optim import Adam
+
+LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
+              "ol_image", "ol_state", "samples_per_s"]
+CALIBRATE_STEPS = (3, 15)  # time steps [3, 15) to turn --minutes into a step count
+
+
+def lr_at(cfg: Config, step: int, total: int | None) -> float:
+    """Linear warm-up, then cosine decay to 10 % over the planned steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if not total:
+        return cfg.lr
+    frac = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _dist() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _allreduce_grads(model: torch.nn.Module, world: int) -> None:
+    """Average gradients over ranks with a single flat all-reduce (missing grads count as zero)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= world
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[i:i + n].view_as(p).clone()
+        i += n
+
+
+def _truncate_csv(path: Path, step: int) -> None:
+    """Drop rows logged after ``step`` (a resumed run re-logs them identically)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(keep)
+    os.replace(tmp, path)
+
+
+def validate(model: WorldModel, ds: Any, cfg: Config) -> dict[str, float]:
+    """Mean loss parts over ``val_batches`` fixed batches spread evenly over the validation clips."""
+    model.eval()
+    n = min(len(ds), cfg.val_batches * cfg.batch_size)
+    idx = [int(i * len(ds) / n) for i in range(n)]
+    sums: dict[str, float] = {}
+    count = 0
+    with torch.no_grad():
+        for j in range(0, n, cfg.batch_size):
+            part = idx[j:j + cfg.batch_size]
+            noise = Noise(torch.Generator().manual_seed(cfg.seed + 12345 + j), len(part), 0)
+            _, m = world_model_loss(model, collate(ds, part), noise)
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v * len(part)
+            count += len(part)
+    model.train()
+    return {k: v / count for k, v in sums.items()}
+
+
+def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progress: bool = True,
+          grad_dump: str | Path | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train a world model on ``data`` into run folder ``out``; return a summary (steps, losses, checkpoint)."""
+    rank, world = _dist()
+    out = Path(out)
+    is_main = rank == 0
+    existing = ck.list_checkpoints(out)
+    plan_file = out / "plan.json"
+    if existing and not resume:
+        raise FileExistsError(f"{out} already holds checkpoints; pass --resume to continue it, or choose another --out")
+    if resume and (out / "config.json").exists():
+        cfg = Config.from_dict(json.loads((out / "config.json").read_text()))  # the run's own config wins
+    if cfg.threads or world > 1:
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
+
+    train_ds = open_clips(data, cfg, "train")
+    if len(train_ds) == 0:
+        raise ValueError(f"{data}: the training split has no clips of {cfg.seq_len} frames")
+    try:
+        val_ds = open_clips(data, cfg, "val")
+        val_ds = val_ds if len(val_ds) else None
+    except (ValueError, KeyError):
+        val_ds = None
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = WorldModel(cfg)
+    model.set_action_stats(*action_stats(train_ds))
+    opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+    lineage = build_lineage(data, train_ds)
+
+    step, total, best = 0, (cfg.steps or None), math.inf
+    if plan_file.exists() and resume:
+        total = json.loads(plan_file.read_text())["total_steps"]
+    if resume and existing:
+        state = ck.load_training_state(existing[-1], model, opt)
+        step, total = state["step"], state["total_steps"]
+        best = state["best_val"] if state.get("best_val") is not None else math.inf
+        if is_main:
+            echo(f"resuming {out} from {existing[-1].name} (step {step} of {total})")
+    if is_main:
+        echo(f"config ({cfg.preset}):\n{cfg.to_json()}")
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", json.loads(cfg.to_json()))
+        write_json(out / "lineage.json", lineage)
+        if total is not None and not plan_file.exists():
+            write_json(plan_file, {"total_steps": total, "from": "--steps"})
+        for name in ("metrics.csv", "data_order.csv"):
+            _truncate_csv(out / name, step - 1 if name == "data_order.csv" else step)
+    log_f = open(out / "metrics.csv", "a", newline="") if is_main else None
+    order_f = open(out / "data_order.csv", "a", newline="") if is_main else None
+    logger = csv.DictWriter(log_f, LOG_FIELDS, restval="", extrasaction="ignore") if log_f else None
+    if log_f and log_f.tell() == 0:
+        logger.writeheader()
+        order_f.write("step,indices\n")
+
+    t_start = time.time()
+    if hasattr(train_ds, "frames") and getattr(train_ds, "cache_enabled", False):
+        # Decode every training frame once into the loader's cache before anything is timed: the
+        # first epoch would pay this anyway, and a --minutes plan timed on cold decodes would
+        # under-count the steps that fit.
+        t_warm = time.time()
+        for i in range(0, len(train_ds), 2):
+            train_ds[i]
+        if is_main:
+            echo(f"frame cache warmed in {time.time() - t_warm:.0f} s")
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=step, disable=not (progress and is_main), desc="train", dynamic_ncols=True)
+    t_cal, last = None, {}
+    n = len(train_ds)
+    try:
+        while total is None or step < total:
+            lr = lr_at(cfg, step, total)
+            opt.lr = lr
+            idx = batch_indices(step, n, cfg.batch_size, cfg.seed)
+            local, offset = rank_slice(idx, rank, world)
+            epochs, _ = rank_slice(sample_epochs(step, n, cfg.batch_size), rank, world)
+            batch = collate(train_ds, local, epochs)
+            noise = Noise(torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), cfg.batch_size, offset)
+            loss, metrics = world_model_loss(model, batch, noise)
+            opt.zero_grad()
+            loss.backward()
+            if world > 1:
+                _allreduce_grads(model, world)
+            if grad_dump is not None and step == 0 and is_main:
+                save_file({k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None},
+                          str(grad_dump))
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            if order_f:
+                order_f.write(f"{step}," + " ".join(map(str, idx)) + "\n")
+            step += 1
+            bar.update(1)
+
+            if total is None:  # decide the step count from the time budget, once
+                if step == CALIBRATE_STEPS[0]:
+                    t_cal = time.time()
+                elif step == CALIBRATE_STEPS[1]:
+                    per_step = (time.time() - t_cal) / (CALIBRATE_STEPS[1] - CALIBRATE_STEPS[0])
+                    overhead = 1 + cfg.val_batches * 0.4 / cfg.val_every
+                    budget = cfg.minutes * 60 * 0.93 - (time.time() - t_start)
+                    plan = torch.tensor([max(step + 1, step + int(budget / (per_step * overhead)))])
+                    if world > 1:
+                        dist.broadcast(plan, 0)
+                    total = int(plan)
+                    bar.total = total
+                    if is_main:
+                        write_json(plan_file, {"total_steps": total, "from": f"--minutes {cfg.minutes}",
+                                               "seconds_per_step": per_step})
+
+            if step % cfg.log_every == 0 or step == total:
+                if world > 1:
+                    vals = torch.tensor(list(metrics.values()))
+                    dist.all_reduce(vals)
+                    metrics = dict(zip(metrics, (vals / world).tolist()))
+                elapsed = time.time() - t_start
+                last = metrics
+                if logger:
+                    logger.writerow(dict(metrics, step=step, split="train", time_s=round(elapsed, 2), lr=lr,
+                                         samples_per_s=round(step * cfg.batch_size / max(elapsed, 1e-9), 2)))
+                    log_f.flush()
+                    order_f.flush()
+                bar.set_postfix(loss=f"{metrics['loss']:.1f}", img=f"{metrics['image']:.1f}",
+                                kl=f"{metrics['dyn']:.2f}", ol=f"{metrics.get('ol_image', 0):.1f}")
+
+            final = total is not None and step >= total
+            if is_main and (step % cfg.ckpt_every == 0 or final):
+                val = validate(model, val_ds, cfg) if val_ds is not None and (step % cfg.val_every == 0 or final) else None
+                score = val["loss"] if val else None
+                if val and logger:
+                    logger.writerow(dict(val, step=step, split="val", time_s=round(time.time() - t_start, 2), lr=lr))
+                    log_f.flush()
+                is_best = score is not None and score < best
+                best = min(best, score) if score is not None else best
+                path = ck.save_checkpoint(out, step, model, opt, cfg, lineage,
+                                          {"total_steps": total, "best_val": best if math.isfinite(best) else None,
+                                           "val": val, "world_size": world})
+                if is_best or (val_ds is None and final):
+                    ck.write_best(out, path, score if score is not None else metrics["loss"], step)
+                ck.prune(out, cfg.keep_last)
+            elif is_main and val_ds is not None and step % cfg.val_every == 0:
+                val = validate(model, val_ds, cfg)
+                if logger:
+                    logger.writerow(dict(val, step=step, split="val", time_s=round(time.time() - t_start, 2), lr=lr))
+            if world > 1 and (step % cfg.ckpt_every == 0 or step % cfg.val_every == 0):
+                dist.barrier()
+    finally:
+        bar.close()
+        for f in (log_f, order_f):
+            if f:
+                f.close()
+        if world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+    return {"steps": step, "total_steps": total, "train": last, "best_val": best if math.isfinite(best) else None,
+            "checkpoint": str(ck.resolve(out)) if is_main else None, "seconds": time.time() - t_start}

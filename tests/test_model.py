@@ -1,0 +1,128 @@
+"""The world model on its own: overfitting, the loss parts, checkpoints as safetensors, action use."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from egoworld.model import Noise, WorldModel, preset, world_model_loss
+from egoworld.model.nets import categorical_kl, sample_onehot, symexp, symlog, twohot, unimix_probs
+from egoworld.train.data import collate
+from egoworld.train.synthetic import SyntheticClips
+
+torch.set_num_threads(1)  # tiny tensors: one thread is faster than two fighting over a busy machine
+
+
+def tiny(**kw):
+    base = dict(image_size=32, deter=64, hidden=64, cnn_depth=8, stoch=8, classes=8, seq_len=12, overshoot=3,
+                overshoot_stride=3, reward_bins=21)
+    return preset("tiny", **(base | kw))
+
+
+def psnr(pred: torch.Tensor, target_u8: torch.Tensor) -> torch.Tensor:
+    mse = (pred - target_u8.float() / 255).square().flatten(-3).mean(-1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def test_symlog_twohot_unimix():
+    x = torch.tensor([-100.0, -1.0, 0.0, 0.5, 1e3])
+    assert torch.allclose(symexp(symlog(x)), x, rtol=1e-5)
+    bins = torch.linspace(-5, 5, 11)
+    th = twohot(torch.tensor([0.25, -5.0, 9.0]), bins)
+    assert torch.allclose(th.sum(-1), torch.ones(3))
+    assert torch.allclose((th * bins).sum(-1), torch.tensor([0.25, -5.0, 5.0]))  # exact inside, clipped outside
+    p = unimix_probs(torch.tensor([[50.0, -50.0, -50.0, -50.0]]), 0.01)
+    assert p.min() >= 0.01 / 4 - 1e-7 and torch.allclose(p.sum(-1), torch.ones(1))
+    q = unimix_probs(torch.zeros(1, 4), 0.01)
+    assert categorical_kl(p[:, None], q[:, None]) > 0 and categorical_kl(q[:, None], q[:, None]).abs() < 1e-6
+
+
+def test_sampling_follows_probs_and_passes_gradients():
+    logits = torch.tensor([[[2.0, 0.0, -1.0]]], requires_grad=True)
+    probs = unimix_probs(logits, 0.0)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([sample_onehot(probs, Noise(g, 1)) for _ in range(4000)]).squeeze()
+    assert torch.allclose(draws.mean(0), probs.detach().squeeze(), atol=0.03)
+    (sample_onehot(probs, Noise(g, 1)) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0  # straight-through
+
+
+def test_noise_slices_match_the_global_batch():
+    """Two ranks drawing slices of the global batch's noise see exactly what one process sees."""
+    full = Noise(torch.Generator().manual_seed(3), 6, 0).uniform((6, 5), torch.device("cpu"))
+    parts = [Noise(torch.Generator().manual_seed(3), 6, off).uniform((3, 5), torch.device("cpu")) for off in (0, 3)]
+    assert torch.equal(torch.cat(parts), full)
+
+
+def test_free_bits_floor_and_loss_parts():
+    cfg = tiny()
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg)
+    loss, parts = world_model_loss(m, collate(ds, [0, 1]))
+    assert torch.isfinite(loss)
+    assert parts["dyn"] >= cfg.free_nats - 1e-6 and parts["rep"] >= cfg.free_nats - 1e-6
+    assert {"image", "state", "reward", "cont", "ol_kl", "ol_image", "ol_state"} <= set(parts)
+    _, no_ol = world_model_loss(WorldModel(tiny(overshoot=0)), collate(ds, [0, 1]))
+    assert "ol_image" not in no_ol
+
+
+def test_tiny_model_overfits_one_clip():
+    torch.manual_seed(0)
+    cfg = tiny()
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg)
+    m.set_action_stats(*ds.action_stats())
+    batch = collate(ds, [0])
+    opt = torch.optim.Adam(m.parameters(), 2e-3)
+    first = None
+    for _ in range(70):
+        loss, parts = world_model_loss(m, batch)
+        first = first or parts["image"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert parts["image"] < 0.06 * first, (first, parts)
+    assert parts["ol_image"] < 0.06 * first
+    m.eval()
+    C = 4
+    pred, _ = m.open_loop(batch["image"][:, :C], batch["action"][:, :cfg.seq_len - 1])
+    assert pred.shape == (1, cfg.seq_len - C, 3, 32, 32)
+    assert psnr(pred, batch["image"][:, C:]).mean() > 20.0
+
+
+def test_safetensors_round_trip(tmp_path):
+    torch.manual_seed(1)
+    cfg = tiny()
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg)
+    m.set_action_stats(*ds.action_stats())
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    m2 = WorldModel(cfg)
+    m2.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
+    assert torch.equal(m2.action_mean, m.action_mean) and torch.equal(m2.action_std, m.action_std)
+    b = collate(ds, [0, 1])
+    m.eval(), m2.eval()
+    p1, s1 = m.open_loop(b["image"][:, :4], b["action"][:, :11])
+    p2, s2 = m2.open_loop(b["image"][:, :4], b["action"][:, :11])
+    assert torch.equal(p1, p2) and torch.equal(s1.h, s2.h)
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_prediction_depends_on_the_action_unless_blind(blind):
+    torch.manual_seed(2)
+    cfg = tiny(action_blind=blind)
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg).eval()
+    m.set_action_stats(*ds.action_stats())
+    b = collate(ds, [0])
+    other = b["action"].clone()
+    other[:, 3:, :2] = -other[:, 3:, :2]
+    pa, _ = m.open_loop(b["image"][:, :4], b["action"][:, :11])
+    pb, _ = m.open_loop(b["image"][:, :4], other[:, :11])
+    diff = (pa - pb).abs().mean().item()
+    if blind:
+        assert diff == 0.0
+    else:
+        assert diff > 1e-4 and math.isfinite(diff)
