@@ -23,7 +23,7 @@ from egoworld.capture.importers.common import ImportFormatError, load_camera_fil
 from egoworld.capture.importers.egodex import import_egodex
 from egoworld.capture.importers.generic import import_generic
 from egoworld.session import open_session
-from egoworld.sync import Limits, sync_session
+from egoworld.sync import sync_session
 from egoworld.sync.synthetic import SynthConfig, make_session
 from tests.fixtures_import import build
 
@@ -38,19 +38,14 @@ def source(tmp_path_factory) -> Path:
 
 
 def clock_fits(session_dir: Path, out: Path) -> dict[str, dict]:
-    """Per-clock {offset_ms, verdict, confidence} from sync. sync_session needs head_pose for the aligned
-    episode today; for an IMU-only session it fails after fitting, so fit the clocks with sync's own
-    pipeline pieces (same code path, minus the episode)."""
-    report = sync_session(session_dir, out)
-    if report["clocks"]:
-        return report["clocks"]
-    from egoworld.sync.pipeline import _fit_clocks
-    from egoworld.sync.visual import visual_rotations
+    """Per-clock fits (offset_ms, verdict, confidence, ...) as ``sync_session`` reports them.
 
-    s = open_session(session_dir)
-    vis = visual_rotations(s.video_path, s.meta["rig"], max_side=160)
-    return {c: {"offset_ms": f.offset_ms, "verdict": f.verdict, "confidence": f.confidence}
-            for c, f in _fit_clocks(s, vis, Limits()).items()}
+    Goes through ``sync_session`` itself for every format, IMU-only action cameras included, so a
+    regression in the episode or verdict code of such sessions fails these tests.
+    """
+    report = sync_session(session_dir, out)
+    assert report["clocks"], report["reason"]
+    return report["clocks"]
 
 
 # ---------------------------------------------------------------- camera telemetry
@@ -86,6 +81,47 @@ def test_gopro_stabilised_is_recorded(source, tmp_path):
     assert stab["in_camera"] is True and "HS High" in stab["detail"]
     assert "STABILISATION" in s.meta["notes"]
     assert s.consent is None and s.meta["consent_status"] == "unknown"
+    # sync reads the flag (from the GPMF settings): never a confident offset for stabilised footage
+    fits = clock_fits(s.path, tmp_path / "sync")
+    assert fits["imu"]["verdict"] == "suspect" and "stabilisation is on" in fits["imu"]["reason"]
+    assert "HS High" in fits["imu"]["reason"]
+
+
+def test_stabilised_override_caps_the_sync_verdict(source, tmp_path):
+    # The same GPMF clip imported twice, stabilisation stated with --stabilised no / yes: identical
+    # pixels and gyro, so the offset is the same — only the verdict and the confidence differ.
+    fx = build.gopro_mp4(source, tmp_path / "GX010003.MP4")
+    no = clock_fits(import_camera(fx["mp4"], tmp_path / "no", hfov_deg=70.0, stabilised="no"), tmp_path / "sync")["imu"]
+    yes = clock_fits(import_camera(fx["mp4"], tmp_path / "yes", hfov_deg=70.0, stabilised="yes"), tmp_path / "sync")["imu"]
+    assert no["verdict"] == "ok" and yes["verdict"] == "suspect"
+    assert "stabilisation is on" in yes["reason"] and "--stabilised" in yes["reason"]
+    assert yes["offset_ms"] == no["offset_ms"] and yes["confidence"] < 0.6 * no["confidence"]
+
+
+def test_camera_import_then_sync_on_the_command_line(source, tmp_path):
+    """``egoworld import camera clip.mp4 --out D && egoworld sync D``, exactly, through the real CLI app.
+
+    No --hfov: the intrinsics come from the GPMF ZFOV (a pinhole guess for a fisheye-class lens),
+    as a user would get them, so the clock may be only suspect — but it must sync, within ¼ frame.
+    """
+    from egoworld.cli import app
+
+    fx = build.gopro_mp4(source, tmp_path / "clip.mp4")
+    d = tmp_path / "D"
+    r = CliRunner().invoke(app, ["import", "camera", str(fx["mp4"]), "--out", str(d)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["sync", str(d)])
+    assert r.exit_code == 0, r.output
+    sid = open_session(d).id
+    report = json.loads((d / "aligned" / sid / "sync.json").read_text())
+    assert report["verdict"] in ("ok", "suspect") and set(report["clocks"]) == {"imu"}
+    assert abs(report["clocks"]["imu"]["offset_ms"] - fx["expected_offset_ms"]) < QUARTER_FRAME_MS
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(d / "aligned" / sid / "aligned.parquet")
+    assert t.num_rows == report["video"]["frames"]
+    assert not t.column("head_valid").to_numpy(zero_copy_only=False).any()
+    assert t.column("imu_valid").to_numpy(zero_copy_only=False).mean() > 0.9
 
 
 def test_gcsv_sidecar_import_and_sync(source, tmp_path):

@@ -221,3 +221,77 @@ def test_batch_reports_a_bad_session_and_goes_on(synth, tmp_path):
     assert (data / "aligned" / "s0" / "aligned.parquet").exists()
     summary = json.loads((data / "aligned" / "summary.json").read_text())
     assert summary["truth"]["sessions"] == 1 and summary["truth"]["meets_issue"]
+
+
+# ---------------------------------------------------------------- IMU-only sessions and stabilisation
+
+STABILISED = {"in_camera": True, "detail": "stated by the test", "source": "user"}
+
+
+def test_imu_only_session_syncs_and_writes_an_episode_without_head(tmp_path):
+    # An action camera: the gyro is the only motion stream. The IMU clock must sync like any other
+    # and the episode must exist, with the head (and so every action) marked invalid.
+    p = make_session(tmp_path / "cam", SynthConfig(seed=41, seconds=8.0, imu_offset_ms=-230.0, imu_drift_ppm=400.0,
+                                                    imu_only=True))
+    assert open_session(p).stream_names == ["imu"]
+    r = sync_session(p, tmp_path / "out")
+    assert r["verdict"] == "ok", r["reason"]
+    assert set(r["clocks"]) == {"imu"}
+    e = evaluate_session(p, r)
+    assert set(e["streams"]) == {"imu"} and e["streams"]["imu"]["p95_abs_ms"] < 2.0
+    t = pq.read_table(tmp_path / "out" / "cam" / "aligned.parquet")
+    assert t.num_rows == r["video"]["frames"] == r["aligned"]["rows"]
+    assert not t.column("head_valid").to_numpy(zero_copy_only=False).any()
+    assert not t.column("action_valid").to_numpy(zero_copy_only=False).any() and r["aligned"]["action_valid"] == 0
+    assert t.column("imu_valid").to_numpy(zero_copy_only=False).mean() > 0.95
+    assert "t_imu_ns" in t.column_names and "t_tracker_ns" not in t.column_names
+
+
+def test_imu_only_session_fails_when_its_only_clock_fails(tmp_path):
+    # With no head_pose, the IMU clock is the one the episode needs: its failure fails the session
+    # (a failed *optional* IMU clock beside a head tracker would only make it suspect).
+    p = make_session(tmp_path / "still", SynthConfig(seed=42, seconds=6.0, motion=0.0, imu_only=True))
+    r = sync_session(p, tmp_path / "out")
+    assert r["verdict"] == "failed" and "no motion" in r["reason"]
+    assert not (tmp_path / "out" / "still" / "aligned.parquet").exists()
+
+
+def test_episode_failure_keeps_the_clock_fits(synth, tmp_path, monkeypatch):
+    from egoworld.sync import pipeline
+
+    def broken(*_a, **_k):
+        raise OSError("disk gone while resampling")
+
+    monkeypatch.setattr(pipeline, "aligned_table", broken)
+    r = sync_session(synth["s0"], tmp_path / "out")
+    assert r["verdict"] == "failed" and "aligned episode could not be built" in r["reason"] and "disk gone" in r["reason"]
+    assert abs(r["clocks"]["imu"]["offset_ms"] - CLOCKS[0][0]) < 2.0  # the measured offsets survive
+    saved = json.loads((tmp_path / "out" / "s0" / "sync.json").read_text())
+    assert saved["clocks"]["tracker"]["offset_ms"] == r["clocks"]["tracker"]["offset_ms"]
+    assert not (tmp_path / "out" / "s0" / "aligned.parquet").exists()
+
+
+def test_stabilised_video_is_never_confident(tmp_path):
+    """Stabilisation on → at best suspect, lower confidence; a damped picture (40 % of the gyro's turn) → failed.
+
+    The damped clip still correlates perfectly with the gyro (NCC is blind to scale), so without
+    the stabilisation logic it would sync "ok"; only the rate ratio gives it away.
+    """
+    base = {"seed": 43, "seconds": 8.0, "imu_offset_ms": 150.0, "imu_only": True}
+    plain = sync_session(make_session(tmp_path / "plain", SynthConfig(**base)), tmp_path / "out")
+    flagged = sync_session(make_session(tmp_path / "flag", SynthConfig(**base, stabilization=STABILISED)), tmp_path / "out")
+    damped = sync_session(make_session(tmp_path / "damp", SynthConfig(**base, stabilization=STABILISED, video_gain=0.4)),
+                          tmp_path / "out")
+    undeclared = sync_session(make_session(tmp_path / "undecl", SynthConfig(**base, video_gain=0.4)), tmp_path / "out")
+    pc, fc = plain["clocks"]["imu"], flagged["clocks"]["imu"]
+    assert plain["verdict"] == "ok" and pc["verdict"] == "ok" and abs(pc["rate_ratio"] - 1.0) < 0.05
+    # same pixels, same offset — but stabilisation declared: capped, reason given, confidence down
+    assert fc["offset_ms"] == pc["offset_ms"]
+    assert flagged["verdict"] == "suspect" and fc["verdict"] == "suspect" and "stabilisation" in fc["reason"]
+    assert fc["confidence"] <= 0.5 * pc["confidence"] + 1e-3  # both rounded to 4 places in the report
+    dc = damped["clocks"]["imu"]
+    assert damped["verdict"] == "failed" and dc["verdict"] == "failed" and "stabilised video" in dc["reason"]
+    assert abs(dc["rate_ratio"] - 0.4) < 0.05 and dc["offset_ms"] is not None  # still reported, never trusted
+    assert not (tmp_path / "out" / "damp" / "aligned.parquet").exists()
+    uc = undeclared["clocks"]["imu"]
+    assert uc["verdict"] != "ok" and "turns at only" in uc["reason"]

@@ -5,7 +5,8 @@ Columns (docs/sync.md is the reference):
 * ``frame_index`` (row number), ``frame_nominal`` (index on the nominal frame grid, so dropped
   frames show as jumps), ``t_video_ns`` (the frame's PTS on the camera clock);
 * ``t_<clock>_ns`` per motion clock: where on that clock the frame was sampled;
-* ``head_px … head_qz`` + ``head_valid``;
+* ``head_px … head_qz`` + ``head_valid`` (False throughout when the session has no ``head_pose``
+  stream, e.g. an IMU-only action camera; the pose columns then hold origin / identity);
 * per side (``left_``/``right_``): ``wrist_px … wrist_qz``, ``keypoints`` (63, world frame),
   ``valid``;
 * ``imu_gx … imu_az`` + ``imu_valid`` when the session has an IMU whose clock synced;
@@ -64,11 +65,21 @@ def aligned_table(session: Session, pts_ns: np.ndarray, fits: dict[str, ClockFit
     def rel(t_ns: np.ndarray) -> np.ndarray:
         return (np.asarray(t_ns, dtype=np.int64) - ref) * 1e-9
 
-    h = session.arrays("head_pose")
-    tq = rel(stream_time_ns("head_pose"))
-    head_p, vp = interp_linear(rel(h["t_ns"]), np.c_[h["px"], h["py"], h["pz"]], tq)
-    head_q, vq = slerp(rel(h["t_ns"]), np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], tq)
-    head_valid = vp & vq
+    # Head pose: only when the session has a head tracker whose clock synced. An action camera's
+    # session (``egoworld import camera``) has only an IMU: a gyro gives orientation change but no
+    # position, so there is no head pose to resample. The columns stay (the episode store reads a
+    # fixed schema) with the convention used for a missing hand — origin, identity quaternion —
+    # and ``head_valid = False``, which keeps every action of such an episode invalid.
+    head_p = np.zeros((n, 3))
+    head_q = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    head_valid = np.zeros(n, bool)
+    head_fit = fits.get(meta["streams"]["head_pose"]["clock"]) if "head_pose" in meta["streams"] else None
+    if head_fit is not None and head_fit.segments:
+        h = session.arrays("head_pose")
+        tq = rel(stream_time_ns("head_pose"))
+        head_p, vp = interp_linear(rel(h["t_ns"]), np.c_[h["px"], h["py"], h["pz"]], tq)
+        head_q, vq = slerp(rel(h["t_ns"]), np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], tq)
+        head_valid = vp & vq
     for i, c in enumerate(_POSE):
         cols[f"head_{c}"] = head_p[:, i] if i < 3 else head_q[:, i - 3]
     cols["head_valid"] = head_valid
@@ -78,7 +89,8 @@ def aligned_table(session: Session, pts_ns: np.ndarray, fits: dict[str, ClockFit
     fingers = np.zeros((n, 2, 21, 3))
     hand_valid = np.zeros((n, 2), bool)
     kp_world = np.zeros((n, 2, 21, 3))
-    if "hands" in meta["streams"]:
+    hands_fit = fits.get(meta["streams"]["hands"]["clock"]) if "hands" in meta["streams"] else None
+    if hands_fit is not None and hands_fit.segments:
         a = session.arrays("hands")
         tq = rel(stream_time_ns("hands"))
         for s, side in enumerate(SIDES):

@@ -56,6 +56,9 @@ class Limits:
     # σ can be optimistic by 2–4× on cluttered scenes (on the 48-session sim set, no clock with σ ≤ 1.25
     # ms had a p95 error above 5 ms; the first one above was at σ = 1.26)
     max_sigma_frac: float = 0.25  # ... above this fraction of a frame: failed
+    min_rate_ratio: float = 0.5  # video turns slower than this × the stream: failed if the rig says the camera
+    # stabilised, suspect otherwise (a wrong field of view scales the ratio too: a 90° guess for a 120° lens → 0.58)
+    stabilised_confidence: float = 0.5  # confidence factor when in-camera stabilisation is on
     ok_residual_ms: float = 5.0  # window lags scatter more than this about the fit: suspect
     ok_drift_ppm: float = 2000.0  # more drift than any real oscillator: suspect
     jump_min_ms: float = 3.0  # smallest step reported as a clock jump
@@ -92,6 +95,7 @@ class ClockFit:
     jump: dict | None = None
     bias_rad_s: list[float] | None = None
     frame_residual: np.ndarray | None = None  # (N-1,) rad/s per frame pair, NaN where unknown
+    rate_ratio: float = float("nan")  # RMS video rotation rate / RMS stream rate over the same pairs, after sync
 
     @property
     def offset_ms(self) -> float:
@@ -135,6 +139,7 @@ class ClockFit:
             ],
             "jump": self.jump,
             "gyro_bias_rad_s": self.bias_rad_s,
+            "rate_ratio": _r(self.rate_ratio, 4),
             "windows": self.windows,
         }
 
@@ -421,6 +426,29 @@ def _frame_residual(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, n_pair
     return out
 
 
+def rate_ratio(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, t_ref_s: float) -> float:
+    """RMS of the video's rotation rate over RMS of the stream's, on the same frame pairs after sync.
+
+    About 1 when the picture turns with the body (more with parallax, off by the focal-length
+    error with guessed intrinsics). In-camera stabilisation counter-rotates the image, so the
+    video turns far less than the gyro says: the one symptom of stabilised footage that the
+    numbers themselves show. Means are removed first (a gyro bias is not motion).
+    """
+    s0 = fit.to_stream_s(p.t0 + t_ref_s) - t_ref_s
+    s1 = fit.to_stream_s(p.t1 + t_ref_s) - t_ref_s
+    num = den = 0.0
+    for e in ev:
+        lo, hi = e.span
+        ok = (s0 >= lo) & (s1 <= hi)
+        if ok.sum() < 10:
+            continue
+        g = e.increments(s0[ok], s1[ok]) / (p.t1 - p.t0)[ok, None]
+        v = p.rate[ok]
+        num += float(np.sum((v - v.mean(0)) ** 2))
+        den += float(np.sum((g - g.mean(0)) ** 2))
+    return float(np.sqrt(num / den)) if den > 0 else float("nan")
+
+
 # ---------------------------------------------------------------- one clock, end to end
 
 
@@ -546,6 +574,7 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
     fit.residual_ms = float(np.sqrt(np.average((yw - model) ** 2, weights=1 / sw**2))) * 1e3
     fit.frame_residual = _frame_residual(p, ev, fit, n_pairs, t_ref_s, [bias[0]] if bias else None)
     fit.residual_rad_s = float(np.sqrt(np.nanmean(fit.frame_residual**2)))
+    fit.rate_ratio = rate_ratio(p, ev, fit, t_ref_s)
     fit.windows = [{"t_s": round(w["t_s"] + t_ref_s, 4), "lag_ms": round(w["lag_s"] * 1e3, 4),
                     "sigma_ms": round(w["sigma_s"] * 1e3, 4), "weight": round(float(h), 3)} for w, h in zip(wins, hw)]
     fit.confidence = float(max(ncc, 0.0) * np.exp(-fit.sigma_ms / CONFIDENCE_SCALE_MS))

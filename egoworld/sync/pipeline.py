@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from egoworld._atomic import write_json, write_parquet
-from egoworld.session import Session, SessionError, open_session
+from egoworld.session import HEAD_MOTION_STREAMS, Session, SessionError, open_session
 from egoworld.sync.episode import aligned_table, dropped_frames
 from egoworld.sync.estimate import (
     CONFIDENCE_SCALE_MS,
@@ -30,6 +30,7 @@ from egoworld.sync.estimate import (
 from egoworld.sync.evidence import RotationEvidence, session_evidence
 from egoworld.sync.resample import interp_linear, slerp
 from egoworld.sync.visual import (
+    MAX_SIDE,
     SUPPORTED_CAMERAS,
     VisualRotations,
     rotations_given_translation,
@@ -56,7 +57,7 @@ def _same_clock(clock: str, streams: list[str]) -> ClockFit:
                     residual_ms=0.0, sigma_ms=0.0)
 
 
-def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits(), max_side: int = 160) -> dict:
+def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits(), max_side: int = MAX_SIDE) -> dict:
     """Sync the session at ``path``; writes ``out_root/<session_id>/{aligned.parquet, sync.json}``.
 
     Returns the summary row for the batch table (what sync.json holds, minus the per-window detail).
@@ -72,7 +73,7 @@ def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits
         if model not in SUPPORTED_CAMERAS:
             raise SessionError(path / "session.json", f"rig.camera_model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
         vis = visual_rotations(session.video_path, session.meta["rig"], max_side=max_side)
-        fits = _fit_clocks(session, vis, limits)
+        fits = apply_stabilisation(session.meta["rig"], _fit_clocks(session, vis, limits), limits)
         report.update(_verdict(session, fits))
         report["video"] = _video_summary(session, vis)
         report["clocks"] = {c: f.to_json() for c, f in fits.items()}
@@ -82,8 +83,27 @@ def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits
                    "verdict": fits[spec["clock"]].verdict, "dropped_samples": _dropped_samples(session, name)}
             for name, spec in session.meta["streams"].items()
         }
-        out = Path(out_root) / session.id
-        if report["verdict"] != FAILED:
+    except (SessionError, VideoError) as e:
+        report.update({"verdict": FAILED, "reason": f"cannot read the session: {e}", "clocks": {}, "streams": {}})
+    else:
+        _write_episode(session, vis, fits, report, Path(out_root) / session.id)
+    elapsed = time.perf_counter() - t_start
+    duration = float(report.get("video", {}).get("duration_s") or 0.0)
+    report["timing"] = {"seconds": round(elapsed, 4), "x_real_time": round(duration / elapsed, 1) if elapsed else None}
+    out = Path(out_root) / report["session_id"]
+    write_json(out / "sync.json", report)
+    return report
+
+
+def _write_episode(session: Session, vis: VisualRotations, fits: dict[str, ClockFit], report: dict, out: Path) -> None:
+    """Write ``aligned.parquet`` (unless the session failed); records the outcome in ``report``.
+
+    The clock fits are already in ``report`` and stay there whatever happens here: a stream
+    file that turns out unreadable while resampling, or a bug in building the table, makes the
+    session ``failed`` (no episode) but the offsets that were measured are still reported.
+    """
+    if report["verdict"] != FAILED:
+        try:
             res = [f.frame_residual for f in fits.values() if f.frame_residual is not None]
             frame_res = np.fmax.reduce(res) if res else np.full(len(vis.pts_ns) - 1, np.nan)
             usable = {c: f for c, f in fits.items() if f.verdict != FAILED}
@@ -91,16 +111,54 @@ def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits
             write_parquet(out / "aligned.parquet", table)
             report["aligned"] = {"file": "aligned.parquet", "rows": table.num_rows,
                                  "action_valid": int(np.sum(table.column("action_valid").to_numpy(zero_copy_only=False)))}
+            return
+        except Exception as e:  # noqa: BLE001 — keep the clock fits; only the episode is lost
+            report["verdict"] = FAILED
+            report["reason"] = (f"clocks fitted ({report['reason']}), but the aligned episode could not be built: "
+                                f"{type(e).__name__}: {e}")
+    (out / "aligned.parquet").unlink(missing_ok=True)  # never leave a stale episode beside a failure
+
+
+def apply_stabilisation(rig: dict, fits: dict[str, ClockFit], limits: Limits = Limits()) -> dict[str, ClockFit]:
+    """Judge every fitted clock in the light of in-camera stabilisation (``rig.stabilization``).
+
+    A stabilised camera (GoPro HyperSmooth, phone EIS) warps each frame to cancel the body's
+    rotation, so the picture no longer turns with the gyro or the head: the lag that best
+    matches the residual image motion need not be the clock offset. With stabilisation on, no
+    clock is better than ``suspect`` and its confidence is scaled down; if the video turns at
+    less than ``limits.min_rate_ratio`` of the stream's rate, the stabiliser has removed the
+    very signal sync matches on, so the clock ``failed``. Without the flag, so slow a video
+    only makes the clock ``suspect`` (a wrongly guessed field of view scales the ratio too).
+    """
+    stab = rig.get("stabilization") or {}
+    on = stab.get("in_camera") is True
+    out = dict(fits)
+    for clock, f in fits.items():
+        if clock == CAMERA_CLOCK or not f.segments:
+            continue
+        f = replace(f)
+        notes = [f.reason] if f.reason and f.verdict != OK else []
+        ratio = f.rate_ratio
+        slow = np.isfinite(ratio) and ratio < limits.min_rate_ratio
+        if on:
+            detail = f" ({stab['detail']})" if stab.get("detail") else ""
+            f.confidence = float(f.confidence * limits.stabilised_confidence)
+            if slow:
+                f.verdict = FAILED
+                notes.insert(0, f"stabilised video: the picture turns at {100 * ratio:.0f}% of the motion stream's rate "
+                                f"(in-camera stabilisation{detail}); its lag is not the clock offset")
+            else:
+                f.verdict = worst(f.verdict, SUSPECT)
+                notes.insert(0, f"in-camera stabilisation is on{detail}: image motion need not follow the gyro")
+        elif slow:
+            f.verdict = worst(f.verdict, SUSPECT)
+            notes.insert(0, f"the picture turns at only {100 * ratio:.0f}% of the motion stream's rate "
+                            "(undeclared stabilisation, or wrong intrinsics?)")
         else:
-            (out / "aligned.parquet").unlink(missing_ok=True)  # never leave a stale episode beside a failure
-    except (SessionError, VideoError) as e:
-        report.update({"verdict": FAILED, "reason": f"cannot read the session: {e}", "clocks": {}, "streams": {}})
-    elapsed = time.perf_counter() - t_start
-    duration = float(report.get("video", {}).get("duration_s") or 0.0)
-    report["timing"] = {"seconds": round(elapsed, 4), "x_real_time": round(duration / elapsed, 1) if elapsed else None}
-    out = Path(out_root) / report["session_id"]
-    write_json(out / "sync.json", report)
-    return report
+            continue
+        f.reason = "; ".join(notes)
+        out[clock] = f
+    return out
 
 
 def _fit_clocks(session: Session, vis: VisualRotations, limits: Limits) -> dict[str, ClockFit]:
@@ -228,9 +286,12 @@ def _camera_translation(session: Session, vis: VisualRotations, head: ClockFit) 
 
 
 def _verdict(session: Session, fits: dict[str, ClockFit]) -> dict:
-    """Session verdict: failed if a clock the action needs failed; an optional clock failing → suspect."""
+    """Session verdict: failed if a clock the episode needs failed; an optional clock failing → suspect."""
     streams = session.meta["streams"]
-    essential = {streams[s]["clock"] for s in ESSENTIAL if s in streams}
+    # The clocks the episode needs: head_pose/hands when the session has them; an IMU-only
+    # session (action camera) has nothing else to sync, so there the IMU clock is the one.
+    needed = [s for s in ESSENTIAL if s in streams] or [s for s in HEAD_MOTION_STREAMS if s in streams]
+    essential = {streams[s]["clock"] for s in needed}
     verdict, reasons = OK, []
     for clock, f in fits.items():
         if f.verdict == FAILED and clock not in essential:

@@ -48,6 +48,9 @@ class SynthConfig:
     tracker_jump_ms: float = 0.0  # a step in the tracker clock ...
     tracker_jump_at_s: float = 0.0  # ... at this true time
     t0_s: float = 0.0  # camera clock time of the first frame
+    video_gain: float = 1.0  # fraction of the head's rotation the picture shows (< 1: a stabilised camera)
+    stabilization: dict | None = None  # written as rig.stabilization (as `egoworld import camera` does)
+    imu_only: bool = False  # an action camera: the IMU is the only motion stream (no head_pose, no hands)
 
 
 def _panorama(rng: np.random.Generator, size: int, textured: bool) -> np.ndarray:
@@ -121,7 +124,8 @@ def make_session(out: str | Path, cfg: SynthConfig) -> Path:
     written = np.setdiff1d(nominal, np.asarray(cfg.dropped_frames, dtype=int))
     t_frames = written / cfg.fps
     pts_ns = np.round((t_frames + cfg.t0_s) * 1e9).astype(np.int64)
-    rots = traj.rotation(t_frames + cfg.t0_s)
+    # In-camera stabilisation counter-rotates the picture: it shows only video_gain of the turn.
+    rots = R.from_rotvec(cfg.video_gain * traj.rotvec(t_frames + cfg.t0_s))
 
     def frames():
         for r in rots:
@@ -177,6 +181,8 @@ def make_session(out: str | Path, cfg: SynthConfig) -> Path:
     cols["keypoints"] = pa.FixedSizeListArray.from_arrays(pa.array(cols["keypoints"].ravel()), 63)
     streams["hands"] = pa.table(cols, schema=STREAM_SCHEMAS["hands"])
 
+    if cfg.imu_only:
+        streams = {"imu": streams["imu"]}
     meta = {
         "schema_version": 1,
         "session_id": Path(out).name,
@@ -191,16 +197,16 @@ def make_session(out: str | Path, cfg: SynthConfig) -> Path:
             "mount": {"T_head_camera": np.eye(4).tolist()},
             "imu": {"R_camera_imu": np.eye(3).tolist()},
         },
-        "streams": {
+        "streams": {k: v for k, v in {
             "head_pose": {"file": "motion/head_pose.parquet", "clock": "tracker", "rate_hz": cfg.tracker_hz},
             "hands": {"file": "motion/hands.parquet", "clock": "tracker", "rate_hz": cfg.tracker_hz},
             "imu": {"file": "motion/imu.parquet", "clock": "imu", "rate_hz": cfg.imu_hz},
-        },
-        "clocks": {
+        }.items() if k in streams},
+        "clocks": {k: v for k, v in {
             "camera": {"device": "camera", "description": "video PTS"},
             "tracker": {"device": "tracker", "description": "head and hand tracker"},
             "imu": {"device": "imu", "description": "gyro + accelerometer"},
-        },
+        }.items() if k != "tracker" or not cfg.imu_only},
         "place": {"id": "panorama"}, "person": {"id": "synthetic"}, "objects": [], "task": {"id": "look_around"},
         "notes": "rotation-only synthetic session (egoworld.sync.synthetic)",
     }
@@ -212,8 +218,10 @@ def make_session(out: str | Path, cfg: SynthConfig) -> Path:
                       "jitter_ms": cfg.jitter_ms, "dropped": [],
                       **({"jump_ms": cfg.tracker_jump_ms, "jump_at_s": cfg.tracker_jump_at_s + cfg.t0_s}
                          if cfg.tracker_jump_ms else {})}
-               for name in ("head_pose", "hands")},
+               for name in ("head_pose", "hands") if name in streams},
         },
         "video": {"dropped_frames": sorted(int(i) for i in cfg.dropped_frames)},
     }
+    if cfg.stabilization is not None:
+        meta["rig"]["stabilization"] = cfg.stabilization
     return write_session(out, meta, None, streams, write, extra={"truth/clocks.json": truth})

@@ -7,8 +7,9 @@ with pyramidal Lucas–Kanade, undistort them into bearing vectors with the rig 
 the rotation that best maps one bundle onto the other (Kabsch/SVD) with outlier rejection, which
 drops the moving hands and most of the translation parallax of near objects.
 
-Frames are decoded to grey and, if larger than ``max_side``, downscaled (intrinsics scaled with
-them): 128–192 px is plenty for rotation and keeps sync ≥100× real time.
+Frames are decoded to grey (the luma plane, no conversion) and halved until ≤ ``MAX_SIDE``
+(intrinsics scaled with them): 64–128 px is plenty for rotation, and the per-frame cost is
+what decides sync's speed (bench/sync.py, docs/sync.md).
 """
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ from egoworld.video import VideoError, pts_to_ns
 
 SUPPORTED_CAMERAS = ("pinhole", "opencv", "opencv_fisheye")
 MIN_TRACKS = 12  # fewer inliers than this → no rotation for that frame pair
-MAX_CORNERS = 100
+# Speed knobs (bench/sync.py; LK costs ~2 µs per point per pyramid level, decoding ~0.15 ms a frame):
+MAX_CORNERS = 100  # corners tracked per frame pair; 40–60 are ~30 % faster but drift errors on 8 s
+REDETECT_BELOW = 60  # clips grow past 100 ppm (measured) — re-detect when fewer than this survive
+MAX_SIDE = 128  # frames are halved (pyrDown) until their longer side is ≤ this
+LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 2, 10  # a 2-level pyramid covers ±8 px of motion per frame at 128 px
+FAST_DECODE = False  # skip deblocking: −10 % decode, but median timing error 0.10 → 0.12 ms on the synthetic set
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray")
-REDETECT_BELOW = 60  # re-detect corners when fewer than this survive tracking
 
 
 @dataclass
@@ -110,19 +115,28 @@ def _open_gray(path: Path):
     return container
 
 
-def iter_gray(path: str | Path, threads: int = 1):
-    """Decode to 8-bit grey (the luma plane itself: no colour conversion, no copy) with PTS in ns."""
+def iter_gray(path: str | Path, threads: int = 1, fast: bool = False):
+    """Decode to 8-bit grey (the luma plane itself: no colour conversion, no copy) with PTS in ns.
+
+    The yielded array is a strided view of the decoder's frame (row stride = the plane's line
+    size); it stays valid as long as it is referenced. ``fast`` skips H.264's in-loop deblocking
+    filter: ~10–15 % less decode time for pictures that differ from the exact decode by a little
+    blockiness, which corner tracking does not notice (sync uses it; anything that keeps pixels
+    must not).
+    """
     path = Path(path)
     c = _open_gray(path)
     try:
         s = c.streams.video[0]
         s.thread_count = threads
+        if fast:
+            s.codec_context.options = {"skip_loop_filter": "all"}
         if s.codec_context.pix_fmt not in _PLANAR_8BIT + (None,):
             raise VideoError(f"{path}: pixel format {s.codec_context.pix_fmt!r} is not 8-bit planar YUV")
         try:
             for frame in c.decode(s):
                 plane = frame.planes[0]
-                luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width].copy()
+                luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
                 yield pts_to_ns(frame.pts, frame.time_base), luma
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: video stream is corrupt ({e})") from e
@@ -130,58 +144,80 @@ def iter_gray(path: str | Path, threads: int = 1):
         c.close()
 
 
-def visual_rotations(video: str | Path, rig: dict, max_side: int = 160) -> VisualRotations:
+def working_scale(width: int, height: int, max_side: int) -> int:
+    """How many times to halve the frame (cv2.pyrDown) so that its longer side is ≤ ``max_side``.
+
+    Halving, not an arbitrary resize: pyrDown is a fixed 5-tap filter (≈ 10 µs a frame at 256²),
+    where an area resize to a non-integer factor costs 5–10× more — as much as the tracking.
+    """
+    k = 0
+    while max(width, height) > max_side * (1 << k):
+        k += 1
+    return k
+
+
+def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> VisualRotations:
     """Track corners through the video and fit the inter-frame rotation of every consecutive pair.
 
-    Corners are tracked from frame to frame and re-detected only when too few survive, so the
-    per-frame cost is one pyramidal LK call; the rotation fits are batched at the end.
+    Per frame the work is one pyramidal LK call on ≤ ``MAX_CORNERS`` points (its cost is
+    dominated by the number of points, ~2 µs each per pyramid level, so the point count and the
+    levels are the speed knobs), with corners re-detected only when too few survive. Everything
+    else — undistortion into bearings, the robust Kabsch fits — is batched over all frame pairs
+    after the decode loop, into fixed-size arrays filled in place (no per-frame allocation).
     """
     model = rig.get("camera_model", "pinhole")
     if model not in SUPPORTED_CAMERAS:
         raise ValueError(f"camera model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
     dist = np.asarray(rig.get("distortion") or [0.0] * 5, dtype=np.float64)
     pts_ns: list[int] = []
-    p0s: list[np.ndarray] = []
-    p1s: list[np.ndarray] = []
+    cap = 1024
+    P0 = np.zeros((cap, MAX_CORNERS, 2), np.float32)  # tracked points per pair (padded), grown by doubling
+    P1 = np.zeros((cap, MAX_CORNERS, 2), np.float32)
+    counts = np.zeros(cap, np.int64)
     prev = None
     p_prev = None
     K = None
-    scale = 1.0
+    halvings = 0
     size = (0, 0)
-    lk = dict(winSize=(9, 9), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
-    for t, gray in iter_gray(video):
+    lk = dict(winSize=LK_WIN, maxLevel=LK_LEVELS - 1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, 0.03))
+    i = -1
+    for t, gray in iter_gray(video, fast=FAST_DECODE):
         if K is None:
-            h, w = gray.shape
-            scale = min(1.0, max_side / max(h, w))
-            size = (int(round(w * scale)), int(round(h * scale)))
-            K = camera_matrix(rig, scale)
+            halvings = working_scale(gray.shape[1], gray.shape[0], max_side)
+        for _ in range(halvings):
+            gray = cv2.pyrDown(gray)
+        if K is None:
+            size = (gray.shape[1], gray.shape[0])
+            K = camera_matrix(rig, 1.0 / (1 << halvings))  # pyrDown: output pixel x sits on input pixel 2x
             min_dist = max(3, int(min(size) / 20))
-            border = 2
-        if scale < 1.0:
-            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            lo = np.float32(2)
+            hi = np.array(size, np.float32) - 2
         pts_ns.append(t)
         if prev is not None:
+            i += 1
+            if i == len(counts):
+                P0, P1 = (np.concatenate([a, np.zeros_like(a)]) for a in (P0, P1))
+                counts = np.r_[counts, np.zeros_like(counts)]
             if p_prev is None or len(p_prev) < REDETECT_BELOW:
                 p_prev = cv2.goodFeaturesToTrack(prev, MAX_CORNERS, 0.01, min_dist, blockSize=3)
             if p_prev is not None and len(p_prev) >= MIN_TRACKS:
                 p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p_prev, None, **lk)
-                st = st.ravel().astype(bool)
                 q = p1.reshape(-1, 2)
-                st &= (q[:, 0] >= border) & (q[:, 1] >= border) & (q[:, 0] < size[0] - border) & (q[:, 1] < size[1] - border)
-                p0s.append(p_prev.reshape(-1, 2)[st])
-                p1s.append(q[st])
-                p_prev = p1[st].reshape(-1, 1, 2)
+                keep = (st.ravel() == 1) & np.all((q >= lo) & (q < hi), axis=1)
+                m = int(keep.sum())
+                P0[i, :m] = p_prev.reshape(-1, 2)[keep]
+                P1[i, :m] = q[keep]
+                counts[i] = m
+                p_prev = p1[keep]
             else:
-                p0s.append(np.zeros((0, 2), np.float32))
-                p1s.append(np.zeros((0, 2), np.float32))
                 p_prev = None
         prev = gray
     if not pts_ns:
         raise VideoError(f"{video}: video has no decodable frames")
     if np.any(np.diff(pts_ns) <= 0):
         raise VideoError(f"{video}: decoded frames are not in increasing PTS order")
-    n = len(p0s)
-    counts = np.array([len(p) for p in p0s], dtype=np.int64)
+    n = i + 1
+    counts = counts[:n]
     m = max(int(counts.max(initial=0)), 1)
     w = np.arange(m)[None, :] < counts[:, None]
     rotvec = np.zeros((n, 3))
@@ -191,10 +227,8 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = 160) -> Visua
     b1 = np.zeros((n, m, 3))
     mask = np.zeros((n, m), bool)
     if n and counts.sum():
-        flat0 = np.concatenate(p0s)
-        flat1 = np.concatenate(p1s)
-        b0[w] = _bearings(flat0, K, dist, model)
-        b1[w] = _bearings(flat1, K, dist, model)
+        b0[w] = _bearings(P0[:n, :m][w], K, dist, model)
+        b1[w] = _bearings(P1[:n, :m][w], K, dist, model)
         Q, mask = fit_rotations(b0, b1, w, tol=1.0 / K[0, 0])
         inliers = mask.sum(1)
         err = np.linalg.norm(b1 - b0 @ np.swapaxes(Q, 1, 2), axis=2)
