@@ -62,7 +62,11 @@ def test_capture_standard_flags_each_break_with_its_reason() -> None:
         assert v["verdict"] == "fail" and any(why in r for r in v["reasons"]), (why, v)
     y = evaluate_sync(spec, _session(sync={"max_abs_drift_ppm": 20000.0}))
     assert y["verdict"] == "fail" and "heavy clock drift" in y["reasons"][0]
-    assert evaluate_sync(spec, _session(sync={"verdict": "suspect", "reason": "r"}))["verdict"] == "fail"
+    # 'suspect' passes only while its timing uncertainty is within the spec; 'failed' never does
+    assert evaluate_sync(spec, _session(sync={"verdict": "suspect", "reason": "r", "max_sigma_ms": 1.5}))["verdict"] == "ok"
+    y = evaluate_sync(spec, _session(sync={"verdict": "suspect", "reason": "r", "max_sigma_ms": 6.0}))
+    assert y["verdict"] == "fail" and "timing uncertainty 6.00 ms" in y["reasons"][0]
+    assert evaluate_sync(spec, _session(sync={"verdict": "failed", "reason": "r"}))["verdict"] == "fail"
 
 
 @pytest.mark.parametrize("text,match", [

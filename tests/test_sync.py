@@ -223,6 +223,17 @@ def test_batch_reports_a_bad_session_and_goes_on(synth, tmp_path):
     assert summary["truth"]["sessions"] == 1 and summary["truth"]["meets_issue"]
 
 
+def test_heavy_drift_is_measured_not_mistaken_for_no_motion(tmp_path):
+    # A broken clock (8000 ppm, far beyond any healthy oscillator) still gets measured — the window
+    # search widens — and is never "ok", so the audit can name the drift instead of "no motion".
+    p = make_session(tmp_path / "hd", SynthConfig(seed=44, seconds=12.0, imu_offset_ms=120.0, imu_drift_ppm=8000.0,
+                                                   tracker_offset_ms=-60.0, tracker_drift_ppm=8000.0))
+    r = sync_session(p, tmp_path / "out")
+    assert r["verdict"] != "ok" and "too little motion" not in r["reason"], r["reason"]
+    for clock in ("imu", "tracker"):
+        assert abs(r["clocks"][clock]["drift_ppm"] - 8000.0) < 200, r["clocks"][clock]
+
+
 # ---------------------------------------------------------------- IMU-only sessions and stabilisation
 
 STABILISED = {"in_camera": True, "detail": "stated by the test", "source": "user"}

@@ -157,6 +157,10 @@ def evaluate_sync(spec: dict, session: dict) -> dict:
     verdict = sync.get("verdict", "failed")
     if verdict not in s["accept_verdicts"]:
         reasons.append(f"sync verdict '{verdict}': {sync.get('reason', '')}".rstrip(": "))
+    sigma = sync.get("max_sigma_ms")
+    limit = s.get("max_timing_uncertainty_ms")
+    if verdict != "failed" and limit is not None and sigma is not None and sigma > limit:
+        reasons.append(f"sync timing uncertainty {sigma:.2f} ms above {limit:g} ms")
     drift = sync.get("max_abs_drift_ppm")
     if drift is not None and drift > s["max_abs_drift_ppm"]:
         reasons.append(f"heavy clock drift: |drift| {drift:.0f} ppm above {s['max_abs_drift_ppm']:g} ppm")

@@ -147,10 +147,11 @@ def _sync_summary(sync: dict) -> dict:
     drift = [abs(c["drift_ppm"]) for c in clocks.values() if c.get("drift_ppm") is not None]
     resid = [c["residual_ms"] for c in clocks.values() if c.get("residual_ms") is not None]
     conf = [c["confidence"] for c in clocks.values() if c.get("confidence") is not None]
+    sigma = [c["sigma_ms"] for c in clocks.values() if c.get("sigma_ms") is not None]
     return {"verdict": sync.get("verdict", "failed"), "reason": sync.get("reason", ""),
             "max_abs_drift_ppm": max(drift) if drift else None, "max_residual_ms": max(resid) if resid else None,
-            "min_confidence": min(conf) if conf else None,
-            "clocks": {k: {f: c.get(f) for f in ("offset_ms", "drift_ppm", "residual_ms", "confidence", "verdict", "reason")}
+            "min_confidence": min(conf) if conf else None, "max_sigma_ms": max(sigma) if sigma else None,
+            "clocks": {k: {f: c.get(f) for f in ("offset_ms", "drift_ppm", "residual_ms", "sigma_ms", "confidence", "verdict", "reason")}
                        for k, c in clocks.items()},
             "dropped_frames": len((sync.get("video") or {}).get("dropped_frames") or [])}
 

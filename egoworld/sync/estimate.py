@@ -41,6 +41,7 @@ class Limits:
 
     max_lag_s: float = 1.0  # coarse search range for the offset (issue: offsets within ±500 ms)
     max_drift_ppm: float = 1500.0  # window search covers this much drift
+    heavy_drift_ppm: float = 25000.0  # if that finds too few windows, search again this wide (a broken clock)
     min_duration_s: float = 2.0  # shorter videos: failed (too short)
     min_valid_pairs: float = 0.5  # fraction of frame pairs with a rotation fit, else failed (no texture)
     min_motion_rad_s: float = 0.05  # RMS camera rotation rate below this: failed (no motion)
@@ -495,20 +496,27 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
 
     # Windows → robust line (two passes: the second searches along the first pass's drift).
     span = t_hi - t_lo
-    search = lim.max_drift_ppm * 1e-6 * span / 2 + 0.015
-    drift = 0.0
-    a, cov, scale, wins, hw = offset, np.zeros((2, 2)), 1.0, [], np.array([])
-    for _ in range(2):
-        wins = window_lags(p, ev, offset, drift, search, lim)
-        if not wins:
+    coarse = offset
+    # A healthy oscillator drifts < ~1000 ppm; a broken clock can drift far more and then the windows,
+    # searched for the healthy range, find no lag at the ends: search again much wider before giving up.
+    for max_ppm in (lim.max_drift_ppm, lim.heavy_drift_ppm):
+        search = max_ppm * 1e-6 * span / 2 + 0.015
+        offset, drift = coarse, 0.0
+        a, cov, scale, wins, hw = offset, np.zeros((2, 2)), 1.0, [], np.array([])
+        for _ in range(2):
+            wins = window_lags(p, ev, offset, drift, search, lim)
+            if not wins:
+                break
+            tw = np.array([w["t_s"] for w in wins])
+            yw = np.array([w["lag_s"] for w in wins])
+            sw = np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5)
+            use_drift = len(wins) >= lim.min_windows_for_drift
+            prior = lim.drift_prior_ppm * 1e-6 * (1.0 if max_ppm == lim.max_drift_ppm else max_ppm / lim.max_drift_ppm)
+            a, drift, cov, scale, hw = robust_line(tw, yw, sw, fit_drift=use_drift, drift_sigma=prior)
+            offset = a  # offset at t = 0 of the relative clock
+            search = min(search, 0.01 + 4 * scale * float(np.max(sw)))
+        if len(wins) >= lim.min_windows:
             break
-        tw = np.array([w["t_s"] for w in wins])
-        yw = np.array([w["lag_s"] for w in wins])
-        sw = np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5)
-        use_drift = len(wins) >= lim.min_windows_for_drift
-        a, drift, cov, scale, hw = robust_line(tw, yw, sw, fit_drift=use_drift, drift_sigma=lim.drift_prior_ppm * 1e-6)
-        offset = a  # offset at t = 0 of the relative clock
-        search = min(search, 0.01 + 4 * scale * float(np.max(sw)))
     if len(wins) < lim.min_windows:
         return failed(f"too little motion: {len(wins)} window(s) with a clear lag (need {lim.min_windows})", **common)
     tw = np.array([w["t_s"] for w in wins])
