@@ -29,7 +29,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lenient(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = tmp_path_factory.mktemp("spec") / "lenient.yaml"
-    text = Path(load_spec()["_path"]).read_text().replace("accept_verdicts: [ok]", "accept_verdicts: [ok, suspect]")
+    default = Path(load_spec()["_path"]).read_text()
+    text = default.replace("max_timing_uncertainty_ms: 4.0", "max_timing_uncertainty_ms: 50.0")
+    assert text != default  # the short test sessions sync less tightly than 20 s ones: loosen only this
     p.write_text(text)
     return p
 
@@ -175,16 +177,18 @@ _consent = st.one_of(st.none(), st.fixed_dictionaries({
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(consent=_consent, use=st.sampled_from(["research", "commercial"]), verdict=st.sampled_from(["ok", "suspect", "failed"]),
-       bright=st.floats(0, 255), drift=st.floats(0, 30000), in_store=st.booleans())
-def test_property_clearance_requires_every_condition(consent, use, verdict, bright, drift, in_store) -> None:
+       bright=st.floats(0, 255), drift=st.floats(0, 30000), sigma=st.floats(0, 10), in_store=st.booleans())
+def test_property_clearance_requires_every_condition(consent, use, verdict, bright, drift, sigma, in_store) -> None:
     spec = load_spec()
     today = dt.date(2027, 6, 1)
-    s = _session(consent=consent, sync={"verdict": verdict, "max_abs_drift_ppm": drift}, capture={"brightness_mean": bright},
+    s = _session(consent=consent, sync={"verdict": verdict, "max_abs_drift_ppm": drift, "max_sigma_ms": sigma},
+                 capture={"brightness_mean": bright},
                  episode_index=0 if in_store else None, excluded=None if in_store else "x")
     ok, reasons = clearance(s, use, spec, today)
     must = (consent is not None and use in consent["scopes"] and not consent["revoked_at"]
             and (consent["expires_at"] is None or dt.date.fromisoformat(consent["expires_at"]) >= today)
-            and verdict == "ok" and drift <= spec["sync"]["max_abs_drift_ppm"]
+            and verdict in spec["sync"]["accept_verdicts"] and verdict != "failed"
+            and sigma <= spec["sync"]["max_timing_uncertainty_ms"] and drift <= spec["sync"]["max_abs_drift_ppm"]
             and spec["brightness"]["min"] <= bright <= spec["brightness"]["max"] and in_store)
     assert ok == must and (ok == (not reasons))
 

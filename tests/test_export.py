@@ -40,7 +40,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lenient(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = tmp_path_factory.mktemp("spec") / "lenient.yaml"
-    p.write_text(Path(load_spec()["_path"]).read_text().replace("accept_verdicts: [ok]", "accept_verdicts: [ok, suspect]"))
+    default = Path(load_spec()["_path"]).read_text()
+    text = default.replace("max_timing_uncertainty_ms: 4.0", "max_timing_uncertainty_ms: 50.0")
+    assert text != default  # the short test sessions sync less tightly than 20 s ones: loosen only this
+    p.write_text(text)
     return p
 
 
