@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,3 +51,42 @@ def write_parquet(path: str | Path, table: pa.Table) -> None:
     """Write a parquet file deterministically (same table → same bytes) and atomically."""
     with atomic_path(path, ".parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+
+
+def temp_dir_beside(target: str | Path) -> Path:
+    """An empty folder next to ``target`` (same file system, so the final rename is atomic)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+    return tmp
+
+
+def replace_dir(tmp: Path, target: str | Path) -> None:
+    """Move a finished folder onto ``target``; an existing ``target`` is replaced only now."""
+    target = Path(target)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(target)
+
+
+@contextmanager
+def atomic_dir(target: str | Path, check: Callable[[Path], Any] | None = None) -> Iterator[Path]:
+    """Build a folder under a temporary name; ``check`` it, then swap it onto ``target``.
+
+    On any error (in the body or the check) the temporary folder is removed and ``target`` is untouched.
+    """
+    tmp = temp_dir_beside(target)
+    try:
+        yield tmp
+        if check is not None:
+            check(tmp)
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

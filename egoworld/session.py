@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from egoworld._atomic import _UMASK, write_json, write_parquet
+from egoworld._atomic import atomic_dir, write_json, write_parquet
 from egoworld.video import VideoError, probe
 
 SCHEMA_VERSION = 1
@@ -53,15 +50,16 @@ class SessionError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path: Path, error: type[ValueError] = SessionError) -> dict:
+    """A JSON file that must hold an object; anything else raises ``error(path, problem)``."""
     if not path.exists():
-        raise SessionError(path, "file is missing")
+        raise error(path, "file is missing")
     try:
         obj = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SessionError(path, f"not valid JSON ({e})") from e
+        raise error(path, f"not valid JSON ({e})") from e
     if not isinstance(obj, dict):
-        raise SessionError(path, "must hold a JSON object")
+        raise error(path, "must hold a JSON object")
     return obj
 
 
@@ -219,12 +217,12 @@ def open_session(path: str | Path, check_streams: bool = True) -> Session:
     path = Path(path)
     if not path.is_dir():
         raise SessionError(path, "is not a session folder")
-    meta = _read_json(path / "session.json")
+    meta = read_json_object(path / "session.json")
     validate_meta(meta, path / "session.json")
     consent_path = path / "consent.json"
     consent = None
     if consent_path.exists():
-        consent = _read_json(consent_path)
+        consent = read_json_object(consent_path)
         validate_consent(consent, consent_path)
     try:
         video = probe(path / "video.mp4")
@@ -243,39 +241,13 @@ def open_session(path: str | Path, check_streams: bool = True) -> Session:
     return session
 
 
-class SessionWriter:
+def SessionWriter(out: str | Path) -> Any:  # noqa: N802  (used as ``with SessionWriter(out) as tmp``)
     """Build a session in a temporary sibling folder; on success validate it and rename it into place.
 
     ``with SessionWriter(out) as tmp: ...`` — write files under ``tmp`` (atomic helpers); an
     existing session at ``out`` is replaced only when the new one is complete and valid.
     """
-
-    def __init__(self, out: str | Path) -> None:
-        self.out = Path(out)
-
-    def __enter__(self) -> Path:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
-        os.chmod(self.tmp, 0o777 & ~_UMASK)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            open_session(self.tmp)
-            if self.out.exists():
-                old = self.out.with_name(f".{self.out.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                self.out.rename(old)
-                self.tmp.rename(self.out)
-                shutil.rmtree(old)
-            else:
-                self.tmp.rename(self.out)
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+    return atomic_dir(out, check=open_session)
 
 
 def write_tables(root: Path, meta: dict, streams: dict[str, pa.Table]) -> None:

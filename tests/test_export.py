@@ -11,7 +11,6 @@ from test_dataset_fixture import copy_data, synced_store_data
 from typer.testing import CliRunner
 
 from egoworld.audit.export import decide, export
-from egoworld.audit.spec import load_spec
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import DatasetError, build_store
 from egoworld.dataset.check import check_store
@@ -35,16 +34,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (p / "consent.json").write_text(json.dumps(c))
     build_store(d, workers=2)  # rebuild: the store's consent copies follow the edited records
     return d
-
-
-@pytest.fixture(scope="module")
-def lenient(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    p = tmp_path_factory.mktemp("spec") / "lenient.yaml"
-    default = Path(load_spec()["_path"]).read_text()
-    text = default.replace("max_timing_uncertainty_ms: 4.0", "max_timing_uncertainty_ms: 50.0")
-    assert text != default  # the short test sessions sync less tightly than 20 s ones: loosen only this
-    p.write_text(text)
-    return p
 
 
 @pytest.mark.parametrize("use", ["research", "commercial"])

@@ -13,14 +13,13 @@ import datetime as dt
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from egoworld._atomic import _UMASK, write_json, write_parquet
+from egoworld._atomic import replace_dir, temp_dir_beside, write_json, write_parquet
 from egoworld.actions import ACTION_DIM
 from egoworld.audit.rights import USES, clearance
 from egoworld.audit.spec import load_spec
@@ -70,8 +69,7 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
     rows = store.episode_rows()
     by_session = {s["session_id"]: s for s in store.sessions}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)
+    tmp = temp_dir_beside(out)
     try:
         tasks = sorted({rows[e]["tasks"][0] for e, _ in chosen})
         task_index = {t: i for i, t in enumerate(tasks)}
@@ -135,14 +133,7 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
             problems = check_store(tmp)
             if problems:
                 raise DatasetError(out, "export fails the LeRobot layout check: " + "; ".join(problems[:5]))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

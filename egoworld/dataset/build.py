@@ -19,9 +19,7 @@ place at the end: a failure never leaves half a store.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,10 +32,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from egoworld._atomic import _UMASK, atomic_path, write_json, write_parquet
+from egoworld._atomic import atomic_path, replace_dir, temp_dir_beside, write_json, write_parquet
 from egoworld.actions import ACTION_DIM
 from egoworld.dataset import layout as L
-from egoworld.session import Session, SessionError, find_sessions, open_session
+from egoworld.session import Session, SessionError, find_sessions, open_session, read_json_object
 from egoworld.video import VideoError
 
 DEFAULT_GOP = 16
@@ -156,18 +154,6 @@ def _sync_summary(sync: dict) -> dict:
             "dropped_frames": len((sync.get("video") or {}).get("dropped_frames") or [])}
 
 
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        raise DatasetError(path, "file is missing")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(path, f"not valid JSON ({e})") from e
-    if not isinstance(obj, dict):
-        raise DatasetError(path, "must hold a JSON object")
-    return obj
-
-
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
     if not path.exists():
         raise DatasetError(path, "file is missing")
@@ -180,7 +166,7 @@ def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
 def session_info(session: Session, aligned_root: Path) -> SessionInfo:
     meta = session.meta
     sync_path = aligned_root / session.id / "sync.json"
-    sync = _read_json(sync_path) if sync_path.exists() else {"verdict": "failed", "reason": f"not synced ({sync_path} is missing): run `egoworld sync`"}
+    sync = read_json_object(sync_path, DatasetError) if sync_path.exists() else {"verdict": "failed", "reason": f"not synced ({sync_path} is missing): run `egoworld sync`"}
     task = meta["task"]
     return SessionInfo(
         session_id=session.id, path=str(session.path), source=str(meta.get("source", "")),
@@ -403,8 +389,7 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
     with_labels = any((Path(i.path) / "truth" / "frames.parquet").exists() for i in todo)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)
+    tmp = temp_dir_beside(out)
     try:
         sz = (size, size) if size else None
         jobs = [(i.path, str(aligned_root / i.session_id / "aligned.parquet"), str(tmp / L.video_path(k)), store_fps, sz,
@@ -429,14 +414,7 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
             except (SessionError, DatasetError) as e:
                 info.capture = {"error": str(e)}
         _write_store(tmp, todo, results, infos, store_fps, with_labels, size, gop, data)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.spatial.transform import Rotation as R
 
-from egoworld.body import KEYPOINT_NAMES
 from egoworld.session import open_session
 from egoworld.video import read_video, write_video
 from tests.fixtures_import.gpmf import add_gpmf_track, gpmf_payload, udta_gpmf
