@@ -8,6 +8,6 @@ from egoworld.model.config import PRESETS, Config, preset
 from egoworld.model.losses import world_model_loss
 from egoworld.model.nets import Noise
 from egoworld.model.rssm import RSSM, State
-from egoworld.model.world_model import WorldModel
+from egoworld.model.world_model import Ref, WorldModel
 
-__all__ = ["Config", "PRESETS", "preset", "WorldModel", "RSSM", "State", "Noise", "world_model_loss"]
+__all__ = ["Config", "PRESETS", "preset", "WorldModel", "Ref", "RSSM", "State", "Noise", "world_model_loss"]

@@ -6,12 +6,27 @@ model's behaviour on raw 138-D actions.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from egoworld.model.config import Config
 from egoworld.model.nets import ConvDecoder, ConvEncoder, Noise, mlp, symexp
 from egoworld.model.rssm import RSSM, State
+
+
+@dataclass
+class Ref:
+    """What a frame is decoded relative to: a real frame and the feature filtered at it.
+
+    Why: predicting a frame from scratch loses to "copy the last frame" for many steps; predicting
+    how the last real frame changes (warp + new content) starts from it. ``image`` (B, 3, S, S)
+    uint8, ``feat`` (B, F); decoded features may have extra dims after B (B, H, F).
+    """
+
+    image: torch.Tensor
+    feat: torch.Tensor
 
 
 class WorldModel(nn.Module):
@@ -52,8 +67,12 @@ class WorldModel(nn.Module):
         return self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
 
     # --- outputs ---
-    def decode(self, feat: torch.Tensor) -> torch.Tensor:
-        """Features (..., F) → image means (..., 3, S, S) in [0, 1] (unclipped)."""
+    def reference(self, image: torch.Tensor, feat: torch.Tensor) -> Ref:
+        """The reference a rollout is decoded against: the last real frame (B, 3, S, S) and its state feature (B, F)."""
+        return Ref(image, feat)
+
+    def decode(self, feat: torch.Tensor, ref: Ref | None = None) -> torch.Tensor:
+        """Features (B, ..., F) → image means (B, ..., 3, S, S) in [0, 1] (unclipped), relative to ``ref``."""
         lead = feat.shape[:-1]
         img = self.decoder(feat.reshape(-1, feat.shape[-1]))
         return img.reshape(lead + img.shape[1:])
@@ -96,4 +115,5 @@ class WorldModel(nn.Module):
         posts, _ = self.rssm.observe(self.embed(context), act[:, :C], sample=sample)
         last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
         states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
-        return self.decode(states.feat()).clamp(0, 1), posts, states
+        ref = self.reference(context[:, -1], last.feat())
+        return self.decode(states.feat(), ref).clamp(0, 1), posts, states
