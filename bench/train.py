@@ -72,8 +72,13 @@ def main() -> None:
         for B in (1, a.batch):
             s = State(torch.zeros(B, cfg.deter), torch.zeros(B, cfg.stoch, cfg.classes), torch.zeros(B, cfg.stoch, cfg.classes))
             act = torch.zeros(B, cfg.action_dim)
+            # decoding is relative to the rollout's real start frame: its encoder pass is made once per
+            # rollout (``reference``), each step pays the decoder and the warp
+            ref = model.reference(batch["image"][torch.arange(B) % len(batch["image"]), 0], s.feat())
+            rot = torch.eye(3).expand(B, 1, 3, 3)
             results[(B, False)] = _timeit(lambda s=s, act=act: model.rssm.img_step(s, act), 200)
-            results[(B, True)] = _timeit(lambda s=s, act=act: model.decode(model.rssm.img_step(s, act).feat()), 50)
+            results[(B, True)] = _timeit(
+                lambda s=s, act=act, ref=ref, rot=rot: model.decode(model.rssm.img_step(s, act).feat()[:, None], ref, rot), 50)
 
     # --- the simulator, same resolution ---
     tmp = Path(tempfile.mkdtemp())

@@ -234,3 +234,19 @@ def test_missing_store_video_is_a_clear_error_in_the_loader(store: Path, tmp_pat
 def test_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no episode store"):
         ClipDataset(tmp_path, T=4)
+
+
+def test_motion_offset_and_place_filter_for_ablations(store: Path) -> None:
+    """The sync ablation pairs frame i with motion row i + k; the single-place ablation keeps one place."""
+    base = ClipDataset(store, 8, size=32, split="all", cache=False)
+    shifted = ClipDataset(store, 8, size=32, split="all", cache=False, motion_offset=2)
+    ep = base.episode_indices[0]
+    a, b = base._arrays[ep], shifted._arrays[ep]
+    assert np.array_equal(b["action"][:-2], a["action"][2:]) and np.array_equal(b["state"][5], a["state"][7])
+    assert not b["action_valid"][-2:].any()  # past the end: repeated rows, not trusted
+    assert np.array_equal(shifted.frames(ep, 0), base.frames(ep, 0))  # the video is untouched
+    place = base.episodes.column("place")[0].as_py()
+    one = ClipDataset(store, 8, size=32, split="all", cache=False, places=[place])
+    assert set(one.episodes.column("place").to_pylist()) == {place}
+    with pytest.raises(ValueError, match="no episodes from place"):
+        ClipDataset(store, 8, size=32, split="all", cache=False, places=["nowhere"])

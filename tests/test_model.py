@@ -69,6 +69,7 @@ def test_free_bits_floor_and_loss_parts():
 
 
 def test_tiny_model_overfits_one_clip():
+    """A clip seen 70 times is predicted open-loop far better than by copying the last context frame."""
     torch.manual_seed(0)
     cfg = tiny()
     ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
@@ -83,13 +84,17 @@ def test_tiny_model_overfits_one_clip():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert parts["image"] < 0.06 * first, (first, parts)
-    assert parts["ol_image"] < 0.06 * first
+    assert parts["image"] < 0.2 * first, (first, parts)
+    assert parts["ol_image"] < 0.2 * first
     m.eval()
     C = 4
     pred, _ = m.open_loop(batch["image"][:, :C], batch["action"][:, :cfg.seq_len - 1])
+    real = batch["image"][:, C:]
     assert pred.shape == (1, cfg.seq_len - C, 3, 32, 32)
-    assert psnr(pred, batch["image"][:, C:]).mean() > 20.0
+    model_psnr = psnr(pred, real).mean()
+    copy_psnr = psnr(batch["image"][:, C - 1:C].expand_as(real).float() / 255, real).mean()
+    print(f"open-loop PSNR {float(model_psnr):.1f} dB vs copy-last {float(copy_psnr):.1f} dB")
+    assert model_psnr > 20.0 and model_psnr > copy_psnr + 3.0
 
 
 def test_safetensors_round_trip(tmp_path):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import av
 import numpy as np
@@ -115,11 +115,26 @@ def _split(store: Store, split: Split | str) -> Split:
     return Split.from_json(split, store.splits or {})
 
 
+def _shift_motion(a: dict[str, Any], k: int) -> dict[str, Any]:
+    """Pair frame i with motion row i + k (edge rows repeated, their actions marked invalid)."""
+    n = a["length"]
+    src = np.clip(np.arange(n) + k, 0, n - 1)
+    out = dict(a)
+    for name in ("action", "state", "action_valid"):
+        out[name] = a[name][src].copy()
+    out["action_valid"][(np.arange(n) + k < 0) | (np.arange(n) + k > n - 1)] = False
+    return out
+
+
 class ClipDataset(Dataset):
     """Windows of T frames from the episodes of one split; see the module docstring for the fields."""
 
     def __init__(self, root: str | Path, T: int, size: int = 64, split: Split | str = "train", seed: int = 0,
-                 cache: bool = True, stride: int | None = None, cache_mb: int = 1024) -> None:
+                 cache: bool = True, stride: int | None = None, cache_mb: int = 1024,
+                 motion_offset: int = 0, places: Sequence[str] | None = None) -> None:
+        """``motion_offset`` k pairs frame i with the motion (action, state) of frame i + k: an
+        uncorrected clock offset of k frames, for the sync ablation. ``places`` keeps only
+        episodes recorded in those places (the single-place ablation)."""
         if T < 1:
             raise ValueError(f"T must be ≥ 1, got {T}")
         self.store = open_store(root)
@@ -131,6 +146,12 @@ class ClipDataset(Dataset):
         self.split = _split(self.store, split)
         rows = self.store.episode_rows()
         chosen = select(rows, self.split)
+        if places:
+            unknown = set(places) - {r["place"] for r in rows}
+            if unknown:
+                raise ValueError(f"{self.root}: no episodes from place(s) {sorted(unknown)}")
+            chosen = [i for i in chosen if rows[i]["place"] in set(places)]
+        self.motion_offset = int(motion_offset)
         self.episode_indices = [int(rows[i]["episode_index"]) for i in chosen if rows[i]["length"] >= self.T]
         self.episodes: pa.Table = self.store.episodes.take(pa.array(
             [i for i in chosen if rows[i]["length"] >= self.T], type=pa.int64()))
@@ -171,6 +192,8 @@ class ClipDataset(Dataset):
             out["done"] = np.zeros(n, bool)
             out["success"] = np.zeros(n, bool)
         out["length"] = n
+        if self.motion_offset:
+            out = _shift_motion(out, self.motion_offset)
         return out
 
     @property

@@ -27,6 +27,8 @@ class Config:
     batch_size: int = 16  # global batch (split across DDP ranks)
     action_dim: int = ACTION_DIM
     state_dim: int = STATE_DIM
+    sync_offset_frames: int = 0  # train on motion k frames off the video (sync ablation; evaluation stays aligned)
+    train_places: str = ""  # comma-separated places to train on ("": all but held-out; the single-place ablation)
     # --- networks ---
     cnn_depth: int = 16  # channels of the first conv stage; doubles per stage
     cnn_min_res: int = 4  # encoder downsamples until this resolution
@@ -38,6 +40,9 @@ class Config:
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
     reward_bins: int = 41  # twohot bins over symlog(reward) in [-reward_range, reward_range]
     reward_range: float = 5.0
+    decoder: str = "warp"  # warp: change of a reference frame (flow + mask + new content); plain: from the latent alone
+    camera_fov_deg: float = 90.0  # the warp starts from the head rotation's homography at this FOV; 0: no rotation warp
+    rotation_from: str = "action"  # action: chain the actions' head rotations (exact); state: the state head's guess
     action_blind: bool = False  # zero every action: the "ignore the action" baseline
     # --- losses ---
     image_scale: float = 1.0

@@ -48,7 +48,11 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     feat = posts.feat()
 
     m: dict[str, torch.Tensor] = {}
-    m["image"] = _image_loss(model.decode(feat), image).mean()
+    # Frames are decoded relative to the clip's first frame (what a rollout is decoded against is
+    # its last real frame), so frame 0 itself would only teach copying: it is left out.
+    ref = model.reference(image[:, 0], feat[:, 0])
+    rot = model.head_rotation(action[:, :T - 1], None if valid is None else valid[:, :T - 1])
+    m["image"] = _image_loss(model.decode(feat[:, 1:], ref, rot), image[:, 1:]).mean()
     m["state"] = (model.state_head(feat) - symlog(batch["state"])).square().sum(-1).mean()
     if "reward" in batch:
         has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
@@ -79,7 +83,12 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
             f = state.feat()
             st_sum = st_sum + (model.state_head(f) - symlog(batch["state"][:, starts + d].flatten(0, 1))).square().sum(-1).mean()
-        m["ol_image"] = _image_loss(model.decode(f), image[:, starts + K].flatten(0, 1)).mean()
+        ol_ref = model.reference(image[:, starts].flatten(0, 1), feat[:, starts].flatten(0, 1))
+        span = starts[:, None] + torch.arange(K, device=image.device)  # actions s … s+K-1
+        ol_valid = None if valid is None else valid[:, span].flatten(0, 1)
+        ol_rot = model.head_rotation(action[:, span].flatten(0, 1), ol_valid)
+        ol_rot = None if ol_rot is None else ol_rot[:, -1:]
+        m["ol_image"] = _image_loss(model.decode(f[:, None], ol_ref, ol_rot)[:, 0], image[:, starts + K].flatten(0, 1)).mean()
         m["ol_kl"], m["ol_state"] = kl_sum / K, st_sum / K
         total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
                  + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from egoworld.model.config import Config
-from egoworld.model.nets import ConvDecoder, ConvEncoder, Noise, mlp, symexp
+from egoworld.model.nets import ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, mlp, quat_matrix, symexp
 from egoworld.model.rssm import RSSM, State
 
 
@@ -27,6 +27,7 @@ class Ref:
 
     image: torch.Tensor
     feat: torch.Tensor
+    stages: list[torch.Tensor] | None = None  # the encoder's activations of ``image`` (filled by ``reference``)
 
 
 class WorldModel(nn.Module):
@@ -35,7 +36,14 @@ class WorldModel(nn.Module):
         self.cfg = cfg
         self.encoder = ConvEncoder(cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
         self.rssm = RSSM(cfg, self.encoder.embed_size)
-        self.decoder = ConvDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
+        if cfg.decoder == "warp":
+            self.decoder = WarpDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res,
+                                       self.encoder.stage_channels, extra=cfg.state_dim + 9,
+                                       fov_deg=cfg.camera_fov_deg or None, rot_open=cfg.rotation_from == "action")
+        elif cfg.decoder == "plain":
+            self.decoder = ConvDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
+        else:
+            raise ValueError(f"unknown decoder {cfg.decoder!r} (warp | plain)")
         # Heads read the feature [h, z]: the proprioceptive state (head + wrist poses) of that frame
         # (in imagination: the *next* state), task progress as twohot over symlog bins, continuation.
         self.state_head = mlp(cfg.feat_size, cfg.hidden, cfg.state_dim, cfg.head_layers)
@@ -69,12 +77,49 @@ class WorldModel(nn.Module):
     # --- outputs ---
     def reference(self, image: torch.Tensor, feat: torch.Tensor) -> Ref:
         """The reference a rollout is decoded against: the last real frame (B, 3, S, S) and its state feature (B, F)."""
-        return Ref(image, feat)
+        stages = self.encoder.stages(image) if self.cfg.decoder == "warp" else None
+        return Ref(image, feat, stages)
 
-    def decode(self, feat: torch.Tensor, ref: Ref | None = None) -> torch.Tensor:
-        """Features (B, ..., F) → image means (B, ..., 3, S, S) in [0, 1] (unclipped), relative to ``ref``."""
+    def head_rotation(self, action: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The camera's orientation after each of K raw actions (B, K, A), in the frame where they start.
+
+        The action's head part is the head's own rotation step (axis-angle in the camera frame), so
+        chaining them is exact — it is what the body did, not a guess. Identity for the action-blind
+        model; ``None`` when the config reads rotations from the state head instead.
+        """
+        if self.cfg.decoder != "warp" or self.cfg.rotation_from != "action":
+            return None
+        w = action[..., 3:6]
+        if self.cfg.action_blind:
+            w = torch.zeros_like(w)
+        elif valid is not None:
+            w = w * valid.unsqueeze(-1).to(w.dtype)
+        return chained_rotations(w)
+
+    def decode(self, feat: torch.Tensor, ref: Ref | None = None, rot: torch.Tensor | None = None) -> torch.Tensor:
+        """Features (B, ..., F) → image means (B, ..., 3, S, S) in [0, 1] (unclipped), relative to ``ref``.
+
+        The warp decoder needs ``ref`` (the frame the prediction changes); the plain one ignores it.
+        ``rot`` (B, K, 3, 3): the camera's rotation since the reference (``head_rotation`` of the
+        actions in between); without it, it is read from the state head's predicted orientations.
+        """
         lead = feat.shape[:-1]
-        img = self.decoder(feat.reshape(-1, feat.shape[-1]))
+        if self.cfg.decoder == "plain":
+            img = self.decoder(feat.reshape(-1, feat.shape[-1]))
+            return img.reshape(lead + img.shape[1:])
+        if ref is None:
+            raise ValueError("the warp decoder needs a reference frame: decode(feat, model.reference(image, feat0))")
+        B = ref.feat.shape[0]
+        f = feat.reshape(B, -1, feat.shape[-1])
+        stages = ref.stages if ref.stages is not None else self.encoder.stages(ref.image)
+        # the body's move since the reference, as the state head reads it: where the warp comes from
+        with torch.no_grad():
+            st, st_ref = self.state_head(f), self.state_head(ref.feat)[:, None]
+            if rot is None:  # head orientation (state[3:7]) at the target in the reference camera's frame
+                rot = quat_matrix(symexp(st_ref[..., 3:7])).transpose(-1, -2) @ quat_matrix(symexp(st[..., 3:7]))
+            rot = rot.reshape(f.shape[:2] + (3, 3))
+            rel = torch.cat([st - st_ref, rot.flatten(-2)], -1)
+        img = self.decoder(f, ref.feat, ref.image, self.decoder.skips(stages), rel, rot)
         return img.reshape(lead + img.shape[1:])
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
@@ -116,4 +161,5 @@ class WorldModel(nn.Module):
         last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
         states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
         ref = self.reference(context[:, -1], last.feat())
-        return self.decode(states.feat(), ref).clamp(0, 1), posts, states
+        rot = self.head_rotation(action[:, C - 1:], None if valid is None else valid[:, C - 1:])
+        return self.decode(states.feat(), ref, rot).clamp(0, 1), posts, states

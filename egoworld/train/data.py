@@ -30,8 +30,12 @@ class ClipSource(Protocol):
     def action_stats(self) -> Any: ...
 
 
-def open_clips(data: str, cfg: Config, split: str, T: int | None = None) -> ClipSource:
-    """The clips of ``split`` ("train", "val", "heldout", "all") of ``data``, ``T`` frames each (default seq_len)."""
+def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_training: bool = False) -> ClipSource:
+    """The clips of ``split`` ("train", "val", "heldout", "all") of ``data``, ``T`` frames each (default seq_len).
+
+    ``for_training`` applies the run's data ablations (``sync_offset_frames``, ``train_places`` on the
+    train split); evaluation always reads the data as it is.
+    """
     T = T or cfg.seq_len
     if str(data).startswith("synthetic"):
         # synthetic:N[:square[:speed]] — N episodes of the square world (sizes as fractions of the image)
@@ -44,7 +48,9 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None) -> Clip
     from egoworld.dataset.loader import ClipDataset  # helper-2's episode store
 
     # windows half a clip apart: twice the distinct clips of the default tiling, at no decode cost
-    return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2))
+    ablate = dict(motion_offset=cfg.sync_offset_frames,
+                  places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None) if for_training else {}
+    return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
 
 
 def action_stats(ds: ClipSource) -> tuple[torch.Tensor, torch.Tensor]:

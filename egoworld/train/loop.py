@@ -119,11 +119,11 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
 
-    train_ds = open_clips(data, cfg, "train")
+    train_ds = open_clips(data, cfg, "train", for_training=True)
     if len(train_ds) == 0:
         raise ValueError(f"{data}: the training split has no clips of {cfg.seq_len} frames")
     try:
-        val_ds = open_clips(data, cfg, "val")
+        val_ds = open_clips(data, cfg, "val", for_training=True)
         val_ds = val_ds if len(val_ds) else None
     except (ValueError, KeyError):
         val_ds = None
