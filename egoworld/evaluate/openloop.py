@@ -34,15 +34,30 @@ def batches(ds: Any, indices: list[int], batch_size: int) -> list[dict[str, torc
 
 
 @torch.no_grad()
-def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any, l2: float = 10.0) -> RidgeProbe:
-    """Ridge probe from posterior features to true positions, on (training) clips."""
+def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any, l2: float = 10.0,
+              context: int | None = None) -> RidgeProbe:
+    """Ridge probe from state features to true positions, on (training) clips.
+
+    Fitted on the filtered (posterior) features of every frame and, with ``context``, also on the
+    open-loop (prior) features imagined from the first ``context`` frames under the recorded
+    actions: the probe is then applied to both kinds (copy-last reads a filtered state, the model
+    imagined ones), and a probe fitted on one kind alone extrapolates on the other.
+    """
     xs, ys = [], []
     for b in bs:
-        posts, _ = model.observe(b["image"], b["action"], b.get("action_valid"), sample=False)
+        valid = b.get("action_valid")
+        posts, _ = model.observe(b["image"], b["action"], valid, sample=False)
         y = targets(b)
-        ok = torch.isfinite(y).all(-1)
-        xs.append(posts.feat()[ok])
-        ys.append(y[ok])
+        feats, ys_b = [posts.feat()], [y]
+        T = b["image"].shape[1]
+        if context is not None and 1 <= context < T:
+            _, _, states = model.predict(b["image"][:, :context], b["action"][:, :T - 1], valid=None if valid is None else valid[:, :T - 1])
+            feats.append(states.feat())
+            ys_b.append(y[:, context:])
+        for f, t in zip(feats, ys_b):
+            ok = torch.isfinite(t).all(-1)
+            xs.append(f[ok])
+            ys.append(t[ok])
     return RidgeProbe.fit(torch.cat(xs), torch.cat(ys), l2)
 
 

@@ -42,7 +42,7 @@ def _beats(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compare: dict[str, str] | None = None,
-             context: int | None = None, horizon: int = 32, max_clips: int = 64, probe_clips: int = 96,
+             context: int | None = None, horizon: int = 32, max_clips: int = 64, probe_clips: int = 256,
              batch_size: int = 16, videos: int = 3, out: str | Path | None = None,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     t0 = time.time()
@@ -60,8 +60,10 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
     train_ds = open_clips(data, cfg, "train", T=cfg.seq_len)
     targets = Targets(train_ds)
     probe_batches = batches(train_ds, eval_indices(len(train_ds), probe_clips), batch_size)
-    probes = {name: fit_probe(m, probe_batches, targets) for name, m in models.items()}
-    echo(f"probes fitted on {min(len(train_ds), probe_clips)} training clips ({time.time() - t0:.0f} s)")
+    probe_ctx = min(C, cfg.seq_len // 2)
+    probes = {name: fit_probe(m, probe_batches, targets, context=probe_ctx) for name, m in models.items()}
+    echo(f"probes fitted on {min(len(train_ds), probe_clips)} training clips, filtered and imagined from "
+         f"{probe_ctx} frames ({time.time() - t0:.0f} s)")
 
     result: dict[str, Any] = {"checkpoint": str(ck.resolve(run)), "blind_checkpoint": str(ck.resolve(blind)) if blind else None,
                               "compare": {k: str(ck.resolve(v)) for k, v in (compare or {}).items()},
