@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation as R
 
 from egoworld.actions import ACTION_DIM, BodyPose, compute_actions
 from egoworld.session import open_session
-from egoworld.sync import sync_session
+from egoworld.sync import sync_session, visual
 from egoworld.sync.cli import sync_command
 from egoworld.sync.evaluate import aggregate, evaluate_session, shift_motion
 from egoworld.sync.resample import interp_linear, resample_hand, slerp
@@ -99,12 +99,30 @@ def test_visual_rotation_matches_the_rendered_rotation(synth):
     s = open_session(synth["s0"])
     vis = visual_rotations(s.video_path, s.meta["rig"])
     traj = _Trajectory(np.random.default_rng(100), 1.0)
+    # A pair spans the frames between two decoded ones (non-reference frames are not decoded).
     rt = traj.rotation(vis.pts_ns * 1e-9)
-    true = (rt[:-1].inv() * rt[1:]).as_rotvec()
+    true = (rt[vis.pair[:, 0]].inv() * rt[vis.pair[:, 1]]).as_rotvec()
     err = np.linalg.norm(vis.rotvec - true, axis=1)
     assert vis.valid.mean() > 0.95
     assert np.median(err) < 1e-3  # rad per frame pair; typical motion is ~3e-2
     assert np.median(np.linalg.norm(true, axis=1)) > 10 * np.median(err)
+
+
+def test_nonreference_frames_are_skipped_and_full_decoding_is_the_fallback(synth, monkeypatch):
+    s = open_session(synth["s0"])
+    assert np.all(np.diff(visual_rotations(s.video_path, s.meta["rig"]).pair, axis=1) == 1)  # 8 s: every frame
+    monkeypatch.setattr(visual, "SKIP_NONREF_MIN_S", 5.0)
+    vis = visual_rotations(s.video_path, s.meta["rig"])
+    np.testing.assert_array_equal(vis.pts_ns, s.frame_times_ns)  # every frame's PTS, decoded or not
+    span = vis.pair[:, 1] - vis.pair[:, 0]
+    assert span.min() >= 1 and span.mean() > 1.4  # x264's non-reference B-frames were not decoded
+    np.testing.assert_array_equal(vis.pair[1:, 0], vis.pair[:-1, 1])  # pairs chain the decoded frames
+    frame_res = vis.per_interval(np.arange(len(vis.pair), dtype=float))
+    assert frame_res[vis.pair[3, 0]] == frame_res[vis.pair[3, 1] - 1] == 3.0  # a pair's value covers its intervals
+    # A stream where skipping would leave too few frames is decoded in full.
+    monkeypatch.setattr(visual, "MIN_DECODED", 0.99)
+    full = visual_rotations(s.video_path, s.meta["rig"])
+    assert np.all(full.pair[:, 1] - full.pair[:, 0] == 1) and len(full.pair) == len(s.frame_times_ns) - 1
 
 
 # ---------------------------------------------------------------- accuracy and verdicts
@@ -223,15 +241,20 @@ def test_batch_reports_a_bad_session_and_goes_on(synth, tmp_path):
     assert summary["truth"]["sessions"] == 1 and summary["truth"]["meets_issue"]
 
 
-def test_heavy_drift_is_measured_not_mistaken_for_no_motion(tmp_path):
-    # A broken clock (8000 ppm, far beyond any healthy oscillator) still gets measured — the window
-    # search widens — and is never "ok", so the audit can name the drift instead of "no motion".
-    p = make_session(tmp_path / "hd", SynthConfig(seed=44, seconds=12.0, imu_offset_ms=120.0, imu_drift_ppm=8000.0,
-                                                   tracker_offset_ms=-60.0, tracker_drift_ppm=8000.0))
+@pytest.mark.parametrize("ppm,seconds", [(8000.0, 12.0), (20000.0, 24.0)])
+def test_heavy_drift_is_measured_not_mistaken_for_no_motion(tmp_path, ppm, seconds):
+    # A broken clock (far beyond any healthy oscillator) still gets measured — the window search
+    # widens — and is never "ok", so the audit can name the drift instead of "no motion". At
+    # 20 000 ppm over 24 s the lag moves by 480 ms: no single lag fits the whole session, and the
+    # coarse correlation finds the drift from pieces of it first.
+    p = make_session(tmp_path / "hd", SynthConfig(seed=44, seconds=seconds, imu_offset_ms=120.0, imu_drift_ppm=ppm,
+                                                   tracker_offset_ms=-60.0, tracker_drift_ppm=ppm))
     r = sync_session(p, tmp_path / "out")
     assert r["verdict"] != "ok" and "too little motion" not in r["reason"], r["reason"]
     for clock in ("imu", "tracker"):
-        assert abs(r["clocks"][clock]["drift_ppm"] - 8000.0) < 200, r["clocks"][clock]
+        assert abs(r["clocks"][clock]["drift_ppm"] - ppm) < 200, r["clocks"][clock]
+    agg = aggregate([evaluate_session(p, r)])
+    assert agg["median_abs_ms"] <= 2.0 and agg["p95_abs_ms"] <= 5.0, agg
 
 
 # ---------------------------------------------------------------- IMU-only sessions and stabilisation

@@ -5,24 +5,30 @@ camera rotation between consecutive video frames, seen by the pixels (visual.py)
 rotation-bearing stream on the clock (evidence.py). Steps, in the line of Gyroflow / Kalibr:
 
 1. **coarse**: normalised cross-correlation of the two rotation-rate signals over ±``max_lag``
-   (10 ms steps, then 1 ms around the peak, parabolic sub-step) — finds the offset whatever the
-   drift, and its sharpness/uniqueness says whether there is anything to sync at all;
-2. **windows**: in consecutive windows of a few seconds, the lag minimising the squared rate
-   mismatch (1 ms grid + parabola = sub-sample), each with its own uncertainty from the cost's
-   curvature;
+   (10 ms steps as FFT correlations of the resampled rates, then exactly on the frame pairs at
+   1 ms around the peak, parabolic sub-step) — finds the offset whatever the drift, and its
+   sharpness/uniqueness says whether there is anything to sync at all; a clock drifting so fast
+   that the whole-session correlation smears is correlated in 5 s pieces first, whose peaks
+   give the drift to correlate along;
+2. **windows**: in consecutive windows of a few seconds, the lag minimising the robust rate
+   mismatch (4 ms then 1 ms grid + parabola = sub-sample; all windows in one batch), each with
+   its own uncertainty from the cost's curvature;
 3. **line**: a robust (Huber IRLS) weighted line through the window lags → offset and drift; a
    step in the window lags that a line cannot explain is a clock jump;
 4. **polish**: Gauss–Newton on (offset, drift [, gyro bias]) over every frame pair, Huber
    weights — the window fit's precision is limited by its grid; this uses all frames at once.
 
 Every threshold that turns numbers into a verdict lives in ``Limits``; a clock whose evidence is
-too weak gets ``failed`` with the reason, never a silently wrong answer.
+too weak gets ``failed`` with the reason, never a silently wrong answer. A ``Prior`` (an earlier
+pass's fit of the same clock, or a chain through other clocks) skips the ±``max_lag`` search
+and starts the windows from its line.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.signal import correlate
 
 from egoworld.sync.evidence import RotationEvidence
 from egoworld.sync.visual import VisualRotations
@@ -31,7 +37,9 @@ OK, SUSPECT, FAILED = "ok", "suspect", "failed"
 POLISH_GATE_S = 2e-3  # the all-frame polish may move the window fit by 4σ or this much
 CONFIDENCE_SCALE_MS = 2.0  # confidence = peak NCC · exp(−σ / this)
 ROBUST_C = 2.5  # Cauchy loss scale, in robust standard deviations of the per-pair mismatch
-COARSE_PAIRS = 400  # frame pairs used on the coarse 10 ms grid
+PRIOR_SEARCH_S = 0.015  # window search half-width around a prior line (pass 2, links)
+SEGMENT_S = 5.0  # pieces in which a fast-drifting clock is correlated when the whole session smears
+COARSE_STEP_S = 0.01  # lag grid of the ±max_lag correlation search
 _RANK = {OK: 0, SUSPECT: 1, FAILED: 2}
 
 
@@ -66,6 +74,21 @@ class Limits:
     jump_sigmas: float = 6.0  # ... and it must be this many σ
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What an earlier fit (or a chain of fits) already says about a clock, to narrow the searches.
+
+    Times are relative to the session's reference time, as inside ``estimate_clock``.
+    """
+
+    coarse_s: float  # the coarse offset: only the 1 ms correlation stage runs around it ...
+    peak_ratio: float  # (second correlation peak / first, as the earlier full search found it)
+    offset_s: float  # the line the window search starts from: lag(t) = offset_s + drift·t ...
+    drift: float
+    search_s: float = PRIOR_SEARCH_S  # ... searched ± this wide (a window whose lag lies beyond is dropped)
+    coarse_drift: float = 0.0  # ... along this drift (what the earlier coarse search ran along)
+
+
 @dataclass
 class Segment:
     """A stretch of video time (from ``start_s`` on) with one linear clock model."""
@@ -95,8 +118,9 @@ class ClockFit:
     windows: list[dict] = field(default_factory=list)
     jump: dict | None = None
     bias_rad_s: list[float] | None = None
-    frame_residual: np.ndarray | None = None  # (N-1,) rad/s per frame pair, NaN where unknown
+    frame_residual: np.ndarray | None = None  # (K,) rad/s per measured pair (VisualRotations.pair), NaN where unknown
     rate_ratio: float = float("nan")  # RMS video rotation rate / RMS stream rate over the same pairs, after sync
+    coarse_drift: float = 0.0  # the drift the coarse correlation ran along (0 unless the clock drifts wildly)
 
     @property
     def offset_ms(self) -> float:
@@ -163,14 +187,14 @@ class _Pairs:
     t0: np.ndarray  # (M,) video seconds relative to t_ref
     t1: np.ndarray
     rate: np.ndarray  # (M, 3) rad/s
-    idx: np.ndarray  # (M,) index into the N-1 frame pairs
+    idx: np.ndarray  # (M,) index into the K measured pairs (VisualRotations.pair)
 
 
 def _pairs(vis: VisualRotations, t_ref_ns: int) -> _Pairs:
-    t = (vis.pts_ns - t_ref_ns) * 1e-9
+    t0 = (vis.pts_ns[vis.pair[:, 0]] - t_ref_ns) * 1e-9
+    t1 = (vis.pts_ns[vis.pair[:, 1]] - t_ref_ns) * 1e-9
     idx = np.flatnonzero(vis.valid)
-    dt = t[1:] - t[:-1]
-    return _Pairs(t[:-1][idx], t[1:][idx], vis.rotvec[idx] / dt[idx, None], idx)
+    return _Pairs(t0[idx], t1[idx], vis.rotvec[idx] / (t1 - t0)[idx, None], idx)
 
 
 def _residuals(p: _Pairs, ev: list[RotationEvidence], offset: np.ndarray, drift: float, tc: float = 0.0):
@@ -218,6 +242,48 @@ def _ncc(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray) -> np.ndarray:
     return scores / np.maximum(total, 1e-12)
 
 
+def _grid_ncc(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray) -> np.ndarray:
+    """``_ncc`` on a uniform lag grid, as correlations of the rates resampled on that grid (FFT).
+
+    The video rate is held over each pair; the stream's is its mean over one typical pair
+    duration. Every sum the normalised correlation needs (counts, means, variances, the cross
+    term, all restricted to where both signals exist) is then one correlation of two series,
+    so the whole ±``max_lag_s`` search costs a few FFTs instead of lags × pairs interpolations.
+    The 10 ms grid only has to land within the main lobe and show any rival peak; the peak
+    itself is measured exactly on the pairs afterwards.
+    """
+    h = float(lags[1] - lags[0])
+    u = np.arange(p.t0[0], p.t1[-1], h)
+    k = np.clip(np.searchsorted(p.t0, u, side="right") - 1, 0, len(p.t0) - 1)
+    mv = (u >= p.t0[k]) & (u < p.t1[k])
+    v = np.where(mv[:, None], p.rate[k], 0.0)
+    dur = float(np.median(p.t1 - p.t0))
+    s = u[0] + lags[0] + h * np.arange(len(u) + len(lags) - 1)  # stream times u + every lag
+
+    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # Σ_j a_j·b_(j+i) for every lag i
+        return correlate(b, a, mode="valid", method="fft")
+
+    fv = mv.astype(float)
+    scores = np.zeros(len(lags))
+    total = np.zeros(len(lags))
+    for e in ev:
+        lo, hi = e.span
+        mg = ((s - dur / 2 >= lo) & (s + dur / 2 <= hi)).astype(float)
+        g = (e.at(s + dur / 2) - e.at(s - dur / 2)) / dur * mg[:, None]
+        n = np.maximum(corr(fv, mg), 1.0)
+        num = den_v = den_g = 0.0
+        for ax in range(3):
+            sv, sg = corr(v[:, ax], mg), corr(fv, g[:, ax])
+            num = num + corr(v[:, ax], g[:, ax]) - sv * sg / n
+            den_v = den_v + corr(v[:, ax] ** 2, mg) - sv**2 / n
+            den_g = den_g + corr(fv, g[:, ax] ** 2) - sg**2 / n
+        den = np.sqrt(np.maximum(den_v, 0.0) * np.maximum(den_g, 0.0))
+        cover = corr(fv, mg) / max(fv.sum(), 1.0)
+        scores += np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0) * cover
+        total += cover
+    return scores / np.maximum(total, 1e-12)
+
+
 def _parabola(y: np.ndarray, k: int) -> float:
     """Sub-sample position of an extremum at index k from its two neighbours."""
     if k <= 0 or k >= len(y) - 1:
@@ -227,38 +293,115 @@ def _parabola(y: np.ndarray, k: int) -> float:
     return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
-def coarse_offset(p: _Pairs, ev: list[RotationEvidence], center: float, lim: Limits) -> tuple[float, float, float]:
-    """Offset (s) at the cross-correlation peak, the peak NCC, and the second peak / first."""
-    lags = center + np.arange(-lim.max_lag_s, lim.max_lag_s + 1e-9, 0.01)
-    # The 10 ms grid only has to land within the main lobe: a few hundred pairs are plenty.
-    step = max(1, len(p.t0) // COARSE_PAIRS)
-    sub = _Pairs(p.t0[::step], p.t1[::step], p.rate[::step], p.idx[::step])
-    ncc = _ncc(sub, ev, lags)
-    k = int(np.argmax(ncc))
-    away = np.abs(lags - lags[k]) > 0.15  # outside the main lobe
-    local_max = np.r_[False, (ncc[1:-1] >= ncc[:-2]) & (ncc[1:-1] >= ncc[2:]), False]
-    second = float(np.max(ncc[away & local_max], initial=0.0))
-    fine = lags[k] + np.arange(-0.012, 0.0121, 0.001)
-    nf = _ncc(p, ev, fine)
+def coarse_offset(p: _Pairs, ev: list[RotationEvidence], center: float, lim: Limits,
+                  near: tuple[float, float, float] | None = None) -> tuple[float, float, float, float]:
+    """Offset (s) at the cross-correlation peak, the peak NCC, the second peak / first, and the drift.
+
+    The drift is 0 unless the clock drifts so fast that no single lag fits the whole session
+    (the correlation smears below ``min_ncc``): then the peaks of pieces of the session give
+    the drift, and the correlation is taken along it (s = (1 + drift)·t + offset).
+    ``near`` = (offset, second-peak ratio, drift) that an earlier search on the same clock
+    found (to within a few ms): then only the 1 ms stage runs, around it, and that ratio is kept.
+    """
+    drift = 0.0
+    if near is None:
+        lags = center + np.arange(-lim.max_lag_s, lim.max_lag_s + 1e-9, COARSE_STEP_S)
+        ncc = _grid_ncc(p, ev, lags)
+        if ncc.max() < lim.min_ncc:
+            d = _segment_drift(p, ev, lags, lim)
+            if d is not None:
+                ncc_d = _grid_ncc(_scaled(p, d), ev, lags)
+                if ncc_d.max() > ncc.max():
+                    ncc, drift = ncc_d, d
+        k = int(np.argmax(ncc))
+        away = np.abs(lags - lags[k]) > 0.15  # outside the main lobe
+        local_max = np.r_[False, (ncc[1:-1] >= ncc[:-2]) & (ncc[1:-1] >= ncc[2:]), False]
+        second = float(np.max(ncc[away & local_max], initial=0.0))
+        mid, half = lags[k] + COARSE_STEP_S * _parabola(ncc, k), 0.005
+    else:
+        mid, half, drift = near[0], 0.003, near[2]
+    fine = mid + np.arange(-half, half + 1e-9, 0.001)
+    nf = _ncc(_scaled(p, drift) if drift else p, ev, fine)
     j = int(np.argmax(nf))
     peak = float(nf[j])
-    return float(fine[j] + 0.001 * _parabola(nf, j)), peak, (second / peak if peak > 0 else 1.0)
+    ratio = near[1] if near is not None else (second / peak if peak > 0 else 1.0)
+    return float(fine[j] + 0.001 * _parabola(nf, j)), peak, ratio, drift
 
 
-def _window_cost(sub: _Pairs, ev: list[RotationEvidence], grid: np.ndarray, drift: float,
-                 tc: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mean robust mismatch per candidate lag (inf where the streams cover < 90% of the pairs), and pairs used.
+def _scaled(p: _Pairs, drift: float) -> _Pairs:
+    """The pairs with their times stretched by (1 + drift): then s = t' + lag is the drifting clock."""
+    return _Pairs(p.t0 * (1 + drift), p.t1 * (1 + drift), p.rate, p.idx)
 
-    Cauchy loss per frame pair: a pair whose rotation is wrong (a hand sweeping through the
-    view, a burst of parallax) would otherwise own the squared cost and pull the lag.
+
+def _segment_drift(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray, lim: Limits) -> float | None:
+    """Drift from where the correlation peaks in pieces of the session (None if the pieces do not agree).
+
+    A broken clock (say 20 000 ppm) moves the lag by 400 ms over 20 s, which smears a
+    whole-session correlation below any threshold; over a few seconds it moves little, so each
+    piece still peaks clearly, and the peaks line up along the drift.
     """
-    r = _residuals(sub, ev, grid, drift, tc)
-    good = ~np.isnan(r[..., 0])
-    e2 = np.nansum(r**2, axis=2)
-    mid = e2[len(grid) // 2][good[len(grid) // 2]]
-    c2 = (ROBUST_C * 1.4826 * np.median(np.sqrt(mid))) ** 2 if mid.size else 1.0
-    rho = c2 * np.log1p(np.where(good, e2, 0.0) / max(c2, 1e-30))
-    return np.where(good.mean(1) > 0.9, rho.sum(1) / np.maximum(good.sum(1), 1), np.inf), good.sum(1)
+    edges = np.arange(p.t0[0], p.t1[-1] - 0.5 * SEGMENT_S, SEGMENT_S)
+    tc, lag = [], []
+    for a in edges:
+        m = (p.t0 >= a) & (p.t1 <= a + SEGMENT_S)
+        if m.sum() < 20:
+            continue
+        sub = _Pairs(p.t0[m], p.t1[m], p.rate[m], p.idx[m])
+        c = _grid_ncc(sub, ev, lags)
+        k = int(np.argmax(c))
+        if c[k] >= lim.min_ncc:
+            tc.append(float(np.mean(sub.t0)))
+            lag.append(lags[k] + COARSE_STEP_S * _parabola(c, k))
+    if len(tc) < 2:
+        return None
+    i, j = np.triu_indices(len(tc), 1)
+    d = float(np.median((np.take(lag, j) - np.take(lag, i)) / (np.take(tc, j) - np.take(tc, i))))  # Theil–Sen
+    return d if abs(d) <= lim.heavy_drift_ppm * 1e-6 else None
+
+
+def _window_costs(p: _Pairs, ev: list[RotationEvidence], sizes: np.ndarray, centers: np.ndarray, tcs: np.ndarray,
+                  drift: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean robust mismatch (L, W) of every window at the lags ``centers[w] + grid``, and pairs used (L, W).
+
+    ``p`` holds the windows' pairs back to back (``sizes[w]`` each, in order). All windows and
+    candidate lags are evaluated in one batch: per window the work is small, and a Python loop
+    over windows cost more than the arithmetic. Cauchy loss per frame pair (its scale from the
+    window's median mismatch at the middle candidate): a pair whose rotation is wrong (a hand
+    sweeping through the view, a burst of parallax) would otherwise own the squared cost and
+    pull the lag. ``inf`` where the streams cover < 90 % of a window's pairs at every candidate.
+    """
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    wi = np.repeat(np.arange(len(sizes)), sizes)
+    base0 = p.t0 + centers[wi] + drift * (p.t0 - tcs[wi])
+    base1 = p.t1 + centers[wi] + drift * (p.t1 - tcs[wi])
+    s0, s1 = base0[None] + grid[:, None], base1[None] + grid[:, None]
+    dt = (p.t1 - p.t0)[None, :, None]
+    e2s, goods = [], []
+    for e in ev:
+        lo, hi = e.span
+        # Only pairs the stream covers at *every* candidate lag: a mean over a pair set that changes
+        # with the lag (at the stream's ends) has steps, and a step can pose as a sharp minimum.
+        good = np.all((s0 >= lo) & (s1 <= hi), axis=0)
+        r = p.rate[None] - e.increments(s0, s1) / dt
+        r[:, ~good] = 0.0
+        if e.has_bias:  # a constant gyro bias: remove the mean mismatch per candidate and window
+            n = np.add.reduceat(good, starts)
+            mean = np.add.reduceat(r, starts, axis=1) / np.maximum(n, 1)[None, :, None]
+            r = np.where(good[None, :, None], r - np.repeat(mean, sizes, axis=1), 0.0)
+        e2s.append(np.sum(r * r, axis=2))
+        goods.append(np.broadcast_to(good, s0.shape))
+    e2, good = np.stack(e2s, 1), np.stack(goods, 1)  # (L, S, M)
+    mid = len(grid) // 2
+    c2 = np.ones(len(sizes))
+    for w, (a, n) in enumerate(zip(starts, sizes)):
+        v = e2[mid, :, a : a + n][good[mid, :, a : a + n]]
+        if v.size:
+            c2[w] = (ROBUST_C * 1.4826 * np.median(np.sqrt(v))) ** 2
+    c2p = np.repeat(c2, sizes)
+    rho = c2p * np.log1p(e2 / np.maximum(c2p, 1e-30))  # e2 is 0 where not covered
+    used = np.add.reduceat(good.sum(1), starts, axis=1)
+    cost = np.add.reduceat(rho.sum(1), starts, axis=1) / np.maximum(used, 1)
+    return np.where(used > 0.9 * len(ev) * sizes, cost, np.inf), used
 
 
 def window_lags(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float, search_s: float,
@@ -269,34 +412,45 @@ def window_lags(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: flo
     w = float(np.clip(span / 8, *lim.window_s))
     n = max(1, int(span // w))
     edges = np.linspace(t_lo, t_hi, n + 1)
-    out = []
+    # Each pair belongs to the window it lies in entirely (pairs straddling an edge are left out).
+    wi = np.clip(np.searchsorted(edges, p.t0, side="right") - 1, 0, n - 1)
+    inside = p.t1 <= edges[wi + 1] + 1e-9
+    sizes = np.bincount(wi[inside], minlength=n)
+    wins = np.flatnonzero(sizes >= 10)
+    if not len(wins):
+        return []
+    m = inside & np.isin(wi, wins)
+    sub = _Pairs(p.t0[m], p.t1[m], p.rate[m], p.idx[m])
+    sizes = sizes[wins]
+    tcs = 0.5 * (edges[wins] + edges[wins + 1])
     step = 0.001
-    for a, b in zip(edges[:-1], edges[1:]):
-        m = (p.t0 >= a) & (p.t1 <= b + 1e-9)
-        if m.sum() < 10:
+    # Coarse-to-fine: a 4 ms grid over the whole search range around the lag the current fit
+    # predicts at each window's centre, then 1 ms around each window's best.
+    grid = np.arange(-search_s, search_s + 1e-9, 4 * step)
+    centers = offset + drift * tcs
+    cost, _ = _window_costs(sub, ev, sizes, centers, tcs, drift, grid)
+    j = np.argmin(cost, axis=0)
+    keep = np.isfinite(cost[j, np.arange(len(wins))]) & ((j > 0) & (j < len(grid) - 1) if len(grid) > 1 else True)
+    if not keep.any():
+        return []
+    sel = np.repeat(keep, sizes)
+    sub = _Pairs(sub.t0[sel], sub.t1[sel], sub.rate[sel], sub.idx[sel])
+    wins, sizes, tcs, centers = wins[keep], sizes[keep], tcs[keep], (centers + grid[j])[keep]
+    fine = np.arange(-5 * step, 5 * step + 1e-9, step)
+    cost, used = _window_costs(sub, ev, sizes, centers, tcs, drift, fine)
+    out = []
+    for i, w in enumerate(wins):
+        c = cost[:, i]
+        k = int(np.argmin(c))
+        if not np.isfinite(c[k]) or k in (0, len(fine) - 1):
             continue
-        sub = _Pairs(p.t0[m], p.t1[m], p.rate[m], p.idx[m])
-        tc = 0.5 * (a + b)
-        center = offset + drift * tc  # lag at the window centre predicted by the current fit
-        # Coarse-to-fine: a 4 ms grid over the whole search range, then 1 ms around its best.
-        grid = center + np.arange(-search_s, search_s + 1e-9, 4 * step)
-        cost, _ = _window_cost(sub, ev, grid, drift, tc)
-        j = int(np.argmin(cost))
-        if not np.isfinite(cost[j]) or (len(grid) > 1 and j in (0, len(grid) - 1)):
-            continue
-        grid = grid[j] + np.arange(-5 * step, 5 * step + 1e-9, step)
-        cost, used = _window_cost(sub, ev, grid, drift, tc)
-        k = int(np.argmin(cost))
-        if not np.isfinite(cost[k]) or k in (0, len(grid) - 1):
-            continue
-        d = _parabola(cost, k)
-        lag = grid[k] + step * d
-        curv = (cost[k - 1] - 2 * cost[k] + cost[k + 1]) / step**2  # of the per-sample mean cost
-        nres = int(used[k]) * 3
-        sigma2 = cost[k] * nres / max(nres - 1, 1)  # residual variance per component
+        lag = centers[i] + fine[k] + step * _parabola(c, k)
+        curv = (c[k - 1] - 2 * c[k] + c[k + 1]) / step**2  # of the per-sample mean cost
+        nres = int(used[k, i]) * 3
+        sigma2 = c[k] * nres / max(nres - 1, 1)  # residual variance per component
         var = 2 * sigma2 / max(curv * nres, 1e-30) if curv > 0 else np.inf
-        out.append({"t_s": tc, "span_s": (float(a), float(b)), "lag_s": float(lag), "sigma_s": float(np.sqrt(var)), "pairs": int(m.sum()),
-                    "rms_rad_s": float(np.sqrt(cost[k]))})
+        out.append({"t_s": float(tcs[i]), "span_s": (float(edges[w]), float(edges[w + 1])), "lag_s": float(lag),
+                    "sigma_s": float(np.sqrt(var)), "pairs": int(sizes[i]), "rms_rad_s": float(np.sqrt(c[k]))})
     return out
 
 
@@ -398,7 +552,7 @@ def polish(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float, t
             Jw, rw = np.vstack([Jw, prior]), np.r_[rw, -s * x[1] / drift_sigma]
         dx = np.linalg.lstsq(Jw, rw, rcond=None)[0]
         x = x + dx
-        if abs(dx[0]) < 1e-7 and abs(dx[1]) < 1e-8:
+        if abs(dx[0]) < 1e-6 and abs(dx[1]) < 1e-7:  # 1 µs, 0.1 ppm: far below what the data resolve
             break
     return x[0], x[1], [list(map(float, x[2 + 3 * i : 5 + 3 * i])) for i in range(n_bias)]
 
@@ -454,11 +608,19 @@ def rate_ratio(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, t_ref_s: fl
 
 
 def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: list[RotationEvidence],
-                   t_ref_ns: int, fps: float, lim: Limits = Limits()) -> ClockFit:
-    """Offset, drift (and jump) of one motion clock against the video, with a verdict and reason."""
+                   t_ref_ns: int, fps: float, lim: Limits = Limits(), prior: Prior | None = None,
+                   quick: bool = False) -> ClockFit:
+    """Offset, drift (and jump) of one motion clock against the video, with a verdict and reason.
+
+    ``prior``: what an earlier fit of this clock (or a chain through other clocks) found: the
+    ±``max_lag_s`` correlation search is skipped and the windows start from its line, searched
+    narrowly (widely again only if too few windows find their lag). ``quick`` stops after the
+    window line (offset + drift, no jump, polish or residuals): what a first pass that only
+    places another stream on the frame times needs.
+    """
     names = [e.name for e in ev]
     t_ref_s = t_ref_ns * 1e-9
-    n_pairs = len(vis.pts_ns) - 1
+    n_pairs = len(vis.valid)
 
     def failed(reason: str, **kw) -> ClockFit:
         return ClockFit(clock, streams, names, [], FAILED, reason, **kw)
@@ -482,8 +644,9 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
     t_lo, t_hi = p.t0.min(), p.t1.max()
     overlap = max(0.0, min(hi, t_hi) - max(lo, t_lo)) / max(t_hi - t_lo, 1e-9)
     center = 0.0 if overlap >= lim.min_coverage else lo - t_lo
-    offset, ncc, ratio = coarse_offset(p, ev, center, lim)
-    common = dict(peak_ncc=ncc, peak_ratio=ratio, coarse_offset_ms=(offset + 0.0) * 1e3)
+    near = None if prior is None else (prior.coarse_s, prior.peak_ratio, prior.coarse_drift)
+    offset, ncc, ratio, coarse_drift = coarse_offset(p, ev, center, lim, near)
+    common = dict(peak_ncc=ncc, peak_ratio=ratio, coarse_offset_ms=(offset + 0.0) * 1e3, coarse_drift=coarse_drift)
     s_lo, s_hi = t_lo + offset, t_hi + offset
     cover = max(0.0, min(hi, s_hi) - max(lo, s_lo)) / max(s_hi - s_lo, 1e-9)
     if cover < lim.min_coverage:
@@ -501,7 +664,9 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
     # searched for the healthy range, find no lag at the ends: search again much wider before giving up.
     for max_ppm in (lim.max_drift_ppm, lim.heavy_drift_ppm):
         search = max_ppm * 1e-6 * span / 2 + 0.015
-        offset, drift = coarse, 0.0
+        offset, drift = coarse, coarse_drift
+        if prior is not None and max_ppm == lim.max_drift_ppm:
+            offset, drift, search = prior.offset_s, prior.drift, prior.search_s
         a, cov, scale, wins, hw = offset, np.zeros((2, 2)), 1.0, [], np.array([])
         for _ in range(2):
             wins = window_lags(p, ev, offset, drift, search, lim)
@@ -519,6 +684,9 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
             break
     if len(wins) < lim.min_windows:
         return failed(f"too little motion: {len(wins)} window(s) with a clear lag (need {lim.min_windows})", **common)
+    if quick:
+        return ClockFit(clock, streams, names, [Segment(-np.inf, offset - drift * t_ref_s, drift)], OK,
+                        "window line only (quick)", **common)
     tw = np.array([w["t_s"] for w in wins])
     yw = np.array([w["lag_s"] for w in wins])
     sw = np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5)
@@ -549,18 +717,30 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
         k = jump["after_window"]
         spans = np.array([w["span_s"] for w in wins])
 
-        def side_fit(sel: np.ndarray) -> tuple[float, float]:
-            if sel.sum() >= lim.min_windows_for_drift:
-                a_i, d_i, _, _, _ = robust_line(tw[sel], yw[sel], sw[sel], drift_sigma=lim.drift_prior_ppm * 1e-6)
-                return a_i, d_i
-            return float(np.average(yw[sel] - drift * tw[sel], weights=1 / sw[sel] ** 2)), drift
+        def side_fits(sel_a: np.ndarray, sel_b: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+            """A line on each side of the step; a side with too few windows for a drift of its own takes
+            the other side's (the line through all windows is bent by the step itself)."""
+            lines = []
+            for sel in (sel_a, sel_b):
+                if sel.sum() >= lim.min_windows_for_drift:
+                    a_i, d_i, _, _, _ = robust_line(tw[sel], yw[sel], sw[sel], drift_sigma=lim.drift_prior_ppm * 1e-6)
+                    lines.append((a_i, d_i))
+                else:
+                    lines.append(None)
+            out = []
+            for sel, line, other in ((sel_a, lines[0], lines[1]), (sel_b, lines[1], lines[0])):
+                if line is None:
+                    d_i = other[1] if other is not None else drift
+                    line = (float(np.average(yw[sel] - d_i * tw[sel], weights=1 / sw[sel] ** 2)), d_i)
+                out.append(line)
+            return out[0], out[1]
 
         idx = np.arange(len(tw))
-        before, after = side_fit(idx < k), side_fit(idx >= k)
+        before, after = side_fits(idx < k, idx >= k)
         # The step lies in window k-1 or k (either may straddle it): look through both, frame by frame.
         t_jump = _jump_time(p, ev, (None, *before), (None, *after), (spans[k - 1][0], spans[k][1]))
         clean = (spans[:, 1] <= t_jump) | (spans[:, 0] >= t_jump)  # windows that straddle the step are mixtures
-        before, after = side_fit(clean & (tw < t_jump)), side_fit(clean & (tw >= t_jump))
+        before, after = side_fits(clean & (tw < t_jump), clean & (tw >= t_jump))
         segs_rel = [(-np.inf, *before), (t_jump, *after)]
         bias = None
         verdict = SUSPECT

@@ -23,6 +23,7 @@ from egoworld.sync.estimate import (
     SUSPECT,
     ClockFit,
     Limits,
+    Prior,
     Segment,
     estimate_clock,
     worst,
@@ -105,7 +106,7 @@ def _write_episode(session: Session, vis: VisualRotations, fits: dict[str, Clock
     if report["verdict"] != FAILED:
         try:
             res = [f.frame_residual for f in fits.values() if f.frame_residual is not None]
-            frame_res = np.fmax.reduce(res) if res else np.full(len(vis.pts_ns) - 1, np.nan)
+            frame_res = vis.per_interval(np.fmax.reduce(res) if res else np.full(len(vis.valid), np.nan))
             usable = {c: f for c, f in fits.items() if f.verdict != FAILED}
             table = aligned_table(session, vis.pts_ns, usable, frame_res)
             write_parquet(out / "aligned.parquet", table)
@@ -173,28 +174,34 @@ def _fit_clocks(session: Session, vis: VisualRotations, limits: Limits) -> dict[
     evidence = session_evidence(session, t_ref)
     streams = session.meta["streams"]
 
-    def fit(clock: str, v: VisualRotations) -> ClockFit:
+    def fit(clock: str, v: VisualRotations, **kw) -> ClockFit:
         names = [n for n, s in streams.items() if s["clock"] == clock]
         if clock == CAMERA_CLOCK:
             return _same_clock(clock, names)
-        return estimate_clock(clock, names, v, evidence.get(clock, []), t_ref, session.fps, limits)
+        return estimate_clock(clock, names, v, evidence.get(clock, []), t_ref, session.fps, limits, **kw)
 
     clocks = sorted({s["clock"] for s in streams.values()})
+    priors: dict[str, Prior] = {}
     if "head_pose" in streams:
-        head = fit(streams["head_pose"]["clock"], vis)
+        head_clock = streams["head_pose"]["clock"]
+        head = fit(head_clock, vis, quick=True)  # only to place the translation: the window line is enough
+        if head.segments:  # pass 2 starts from it instead of searching ±max_lag again
+            seg = head.segments[0]
+            priors[head_clock] = Prior(head.coarse_offset_ms * 1e-3, head.peak_ratio,
+                                       seg.offset_s + seg.drift * t_ref * 1e-9, seg.drift, coarse_drift=head.coarse_drift)
         t_cam = _camera_translation(session, vis, head)
         if t_cam is not None:
             vis = replace(vis, rotvec=rotations_given_translation(vis, t_cam))
-    fits = {clock: fit(clock, vis) for clock in clocks}
+    fits = {clock: fit(clock, vis, prior=priors.get(clock)) for clock in clocks}
     span = (vis.pts_ns[0] * 1e-9, vis.pts_ns[-1] * 1e-9)
     return _combine_through_links(fits, evidence, t_ref, limits, span)
 
 
 AGREE_SIGMAS, AGREE_MIN_MS = 3.0, 2.0  # own fit vs chain through another clock: allowed disagreement
-LINK_RATE_HZ = 40.0  # stream-to-stream comparison: consecutive intervals of 1/40 s
+LINK_RATE_HZ = 20.0  # stream-to-stream comparison: consecutive intervals of 1/20 s (both sensors are far sharper than the video)
 
 
-def _link(a: RotationEvidence, b: RotationEvidence, t_ref: int, limits: Limits) -> ClockFit:
+def _link(a: RotationEvidence, b: RotationEvidence, t_ref: int, limits: Limits, prior: Prior | None = None) -> ClockFit:
     """Clock b against clock a, from their rotation evidence alone (no video in the loop).
 
     Two motion sensors see the same rotation at rates far above the video's and with far less
@@ -209,7 +216,17 @@ def _link(a: RotationEvidence, b: RotationEvidence, t_ref: int, limits: Limits) 
     n = len(g) - 1
     pseudo = VisualRotations(pts_ns=np.round(g * 1e9).astype(np.int64) + t_ref, rotvec=rot, valid=np.ones(n, bool),
                              inliers=np.full(n, 100), fit_px=np.zeros(n), width=0, height=0)
-    return estimate_clock("link", [], pseudo, [b], t_ref, LINK_RATE_HZ, limits)
+    return estimate_clock("link", [], pseudo, [b], t_ref, LINK_RATE_HZ, limits, prior=prior)
+
+
+def _link_prior(fa: ClockFit, fb: ClockFit, t_ref: int, span_s: tuple[float, float]) -> Prior:
+    """Both clocks are fitted against the video already: their fits predict the link (b's lag on a's clock)."""
+    t = np.array([span_s[0], 0.5 * (span_s[0] + span_s[1]), span_s[1]])
+    sa, sb = fa.to_stream_s(t), fb.to_stream_s(t)
+    g, lag = sa - t_ref * 1e-9, sb - sa  # a's clock relative to t_ref; b − a there
+    drift = float((lag[2] - lag[0]) / (g[2] - g[0])) if g[2] > g[0] else 0.0
+    offset = float(lag[1] - drift * g[1])
+    return Prior(offset, 0.0, offset, drift, coarse_drift=drift)
 
 
 def _combine_through_links(fits: dict[str, ClockFit], evidence: dict[str, list[RotationEvidence]], t_ref: int,
@@ -225,7 +242,7 @@ def _combine_through_links(fits: dict[str, ClockFit], evidence: dict[str, list[R
     link_sigma: dict[tuple[str, str], float] = {}
     for i, a in enumerate(clocks):
         for b in clocks[i + 1 :]:
-            link = _link(evidence[a][0], evidence[b][0], t_ref, limits)
+            link = _link(evidence[a][0], evidence[b][0], t_ref, limits, _link_prior(fits[a], fits[b], t_ref, span_s))
             if link.verdict == FAILED or len(link.segments) != 1:
                 continue
             l = link.segments[0]  # s_b = (1+d)·s_a + o  ⇔  s_a = (s_b − o)/(1+d)
@@ -277,12 +294,14 @@ def _camera_translation(session: Session, vis: VisualRotations, head: ClockFit) 
         return None
     h = session.arrays("head_pose")
     ref = int(vis.pts_ns[0])
-    ts = to_stream(vis.pts_ns * 1e-9) - ref * 1e-9
     th = (h["t_ns"] - ref) * 1e-9
-    p, _ = interp_linear(th, np.c_[h["px"], h["py"], h["pz"]], ts)
-    q, _ = slerp(th, np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], ts)
-    r = Rotation.from_quat(q, scalar_first=True)
-    return r[:-1].inv().apply(np.diff(p, axis=0))
+    ends = []
+    for t in (vis.t0_s, vis.t1_s):
+        ts = to_stream(t) - ref * 1e-9
+        p, _ = interp_linear(th, np.c_[h["px"], h["py"], h["pz"]], ts)
+        ends.append(p)
+    q, _ = slerp(th, np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], to_stream(vis.t0_s) - ref * 1e-9)
+    return Rotation.from_quat(q, scalar_first=True).inv().apply(ends[1] - ends[0])
 
 
 def _verdict(session: Session, fits: dict[str, ClockFit]) -> dict:
@@ -318,9 +337,10 @@ def _dropped_samples(session: Session, name: str) -> int:
 
 def _video_summary(session: Session, vis: VisualRotations) -> dict:
     pts = vis.pts_ns
-    rates = np.linalg.norm(vis.rotvec[vis.valid], axis=1) / np.diff(pts * 1e-9)[vis.valid] if len(pts) > 1 else []
+    rates = np.linalg.norm(vis.rotvec[vis.valid], axis=1) / (vis.t1_s - vis.t0_s)[vis.valid] if len(pts) > 1 else []
     return {
         "frames": int(len(pts)),
+        "decoded_frames": len(np.unique(vis.pair)) if len(vis.pair) else int(len(pts) > 0),
         "fps": session.fps,
         "duration_s": round(float((pts[-1] - pts[0]) * 1e-9 + 1.0 / session.fps), 4),
         "dropped_frames": dropped_frames(pts, session.fps),

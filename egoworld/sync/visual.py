@@ -1,4 +1,4 @@
-"""Camera rotation between consecutive video frames, from the pixels alone (the video clock's evidence).
+"""Camera rotation between consecutive decoded video frames, from the pixels alone (the video clock's evidence).
 
 Why rotation: it is the one motion quantity that the video, a gyro and a head tracker all measure
 directly and without scale — a pinhole camera turning by R moves every feature by the homography
@@ -9,7 +9,9 @@ drops the moving hands and most of the translation parallax of near objects.
 
 Frames are decoded to grey (the luma plane, no conversion) and halved until ≤ ``MAX_SIDE``
 (intrinsics scaled with them): 64–128 px is plenty for rotation, and the per-frame cost is
-what decides sync's speed (bench/sync.py, docs/sync.md).
+what decides sync's speed (bench/sync.py, docs/sync.md). Frames that no other frame refers to
+(most of H.264's B-frames) are not decoded at all: a pair then spans two or three frame
+intervals, which the clock fit handles like any pair of frames with their exact PTS.
 """
 from __future__ import annotations
 
@@ -21,42 +23,68 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from egoworld.video import VideoError, pts_to_ns
+from egoworld.video import VideoError
 
 SUPPORTED_CAMERAS = ("pinhole", "opencv", "opencv_fisheye")
 MIN_TRACKS = 12  # fewer inliers than this → no rotation for that frame pair
-# Speed knobs (bench/sync.py; LK costs ~2 µs per point per pyramid level, decoding ~0.15 ms a frame):
-MAX_CORNERS = 100  # corners tracked per frame pair; 40–60 are ~30 % faster but drift errors on 8 s
-REDETECT_BELOW = 60  # clips grow past 100 ppm (measured) — re-detect when fewer than this survive
+MAX_FIT_PX = 2.0  # inliers' RMS residual above this (working-size pixels) → no rotation: the tracks are garbage
+# Speed knobs (bench/sync.py; per decoded frame at 128²: decoding ~0.25 ms, LK ~1 µs per point and
+# pyramid level plus ~30 µs per level; measured on the 48-session sim set, docs/sync.md):
+MAX_CORNERS = 100  # corners tracked per pair (70: −10 % sync time, median/p95 error 0.32/1.33 ms instead of 0.29/1.11)
+REDETECT_BELOW = 60  # re-detect when fewer than this survive
 MAX_SIDE = 128  # frames are halved (pyrDown) until their longer side is ≤ this
-LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 2, 10  # a 2-level pyramid covers ±8 px of motion per frame at 128 px
-FAST_DECODE = False  # skip deblocking: −10 % decode, but median timing error 0.10 → 0.12 ms on the synthetic set
+LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 3, 10  # 3 levels: ±16 px between decoded frames (2–3 frame intervals)
+PREDICT = 1.0  # start each track at this fraction of the displacement the last pair's image velocity predicts
+SKIP_NONREF = True  # decode only frames that others refer to (x264's B-frames mostly are not): ~55 % of them
+SKIP_NONREF_MIN_S = 15.0  # ... in videos at least this long: a short clip needs every pair (its σ grew ~1.7×)
+MIN_DECODED = 0.3  # ... and unless that leaves fewer than this fraction of the frames: then decode them all
+FAST_DECODE = False  # skip deblocking: −10 % decode, but the skipped filter's error then propagates to every
+# later frame of the GOP (references are decoded unfiltered); median error 0.10 → 0.12 ms on the synthetic set
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray")
 
 
 @dataclass
 class VisualRotations:
-    """Per consecutive pair of *existing* frames (i, i+1): the rotation R_iᵀ·R_{i+1} in camera-i axes."""
+    """Per measured pair of *decoded* frames (a, b): the rotation R_aᵀ·R_b in camera-a axes.
 
-    pts_ns: np.ndarray  # (N,) every frame's PTS on the camera clock
-    rotvec: np.ndarray  # (N-1, 3) axis-angle (rad); zeros where not valid
-    valid: np.ndarray  # (N-1,) bool: enough inlier tracks for a trustworthy fit
-    inliers: np.ndarray  # (N-1,) int: inlier tracks used
-    fit_px: np.ndarray  # (N-1,) RMS reprojection residual of the inliers (pixels at the working size)
+    Usually a pair is two consecutive frames; when the decoder skips non-reference frames
+    (``SKIP_NONREF``) a pair spans the frames in between (``pair`` says which).
+    """
+
+    pts_ns: np.ndarray  # (N,) every frame's PTS on the camera clock (from the container, decoded or not)
+    rotvec: np.ndarray  # (K, 3) axis-angle (rad); zeros where not valid
+    valid: np.ndarray  # (K,) bool: enough inlier tracks for a trustworthy fit
+    inliers: np.ndarray  # (K,) int: inlier tracks used
+    fit_px: np.ndarray  # (K,) RMS reprojection residual of the inliers (pixels at the working size)
     width: int  # working size (after downscaling)
     height: int
-    b0: np.ndarray | None = None  # (N-1, M, 3) bearings of the tracks in frame i (padded) ...
-    b1: np.ndarray | None = None  # ... and in frame i+1
-    mask: np.ndarray | None = None  # (N-1, M) inlier tracks of the rotation-only fit
+    b0: np.ndarray | None = None  # (K, M, 3) bearings of the tracks in frame a (padded) ...
+    b1: np.ndarray | None = None  # ... and in frame b
+    mask: np.ndarray | None = None  # (K, M) inlier tracks of the rotation-only fit
     noise_rad: float = 0.0  # one tracking pixel in radians (at the working size)
+    pair: np.ndarray | None = None  # (K, 2) indices into pts_ns of each pair's frames; None: consecutive frames
+
+    def __post_init__(self) -> None:
+        if self.pair is None:
+            k = np.arange(max(len(self.pts_ns) - 1, 0))
+            self.pair = np.c_[k, k + 1]
 
     @property
     def t0_s(self) -> np.ndarray:
-        return self.pts_ns[:-1] * 1e-9
+        return self.pts_ns[self.pair[:, 0]] * 1e-9
 
     @property
     def t1_s(self) -> np.ndarray:
-        return self.pts_ns[1:] * 1e-9
+        return self.pts_ns[self.pair[:, 1]] * 1e-9
+
+    def per_interval(self, x: np.ndarray) -> np.ndarray:
+        """A per-pair value (K, ...) spread onto the N-1 consecutive-frame intervals it covers (NaN elsewhere)."""
+        out = np.full((max(len(self.pts_ns) - 1, 0),) + np.shape(x)[1:], np.nan)
+        if len(self.pair):
+            span = self.pair[:, 1] - self.pair[:, 0]
+            idx = np.repeat(self.pair[:, 0], span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+            out[idx] = np.repeat(np.asarray(x), span, axis=0)
+        return out
 
 
 def camera_matrix(rig: dict, scale: float = 1.0) -> np.ndarray:
@@ -96,10 +124,30 @@ def fit_rotations(b0: np.ndarray, b1: np.ndarray, w: np.ndarray, tol: float, ite
         V[:, :, 2] *= d[:, None]
         Q = V @ np.swapaxes(U, 1, 2)
         err = np.linalg.norm(b1 - b0 @ np.swapaxes(Q, 1, 2), axis=2)
-        med = np.nanmedian(np.where(mask, err, np.nan), axis=1)
-        med = np.nan_to_num(med, nan=0.0)
-        mask = w & (err < np.maximum(tol, 4.0 * med)[:, None])
+        mask = w & (err < np.maximum(tol, 4.0 * masked_median(err, mask))[:, None])
     return Q, mask
+
+
+def masked_median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of ``x`` (N, M), the median of the entries where ``mask`` is true; 0 for an empty row.
+
+    np.nanmedian along an axis goes through masked arrays and costs ~5× a plain sort.
+    """
+    v = np.where(mask, x, np.inf)
+    v.sort(axis=1)
+    n = mask.sum(1)
+    rows = np.arange(len(v))
+    lo, hi = np.maximum((n - 1) // 2, 0), np.maximum(n // 2, 0)
+    with np.errstate(invalid="ignore"):
+        med = 0.5 * (v[rows, np.minimum(lo, v.shape[1] - 1)] + v[rows, np.minimum(hi, v.shape[1] - 1)])
+    return np.where(n > 0, med, 0.0)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a × b along the last axis (np.cross, without its axis juggling: it is called on big batches)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
 def _open_gray(path: Path):
@@ -115,14 +163,18 @@ def _open_gray(path: Path):
     return container
 
 
-def iter_gray(path: str | Path, threads: int = 1, fast: bool = False):
+def iter_gray(path: str | Path, threads: int = 1, fast: bool = False, skip_nonref: bool = False,
+              all_pts: list[int] | None = None):
     """Decode to 8-bit grey (the luma plane itself: no colour conversion, no copy) with PTS in ns.
 
     The yielded array is a strided view of the decoder's frame (row stride = the plane's line
     size); it stays valid as long as it is referenced. ``fast`` skips H.264's in-loop deblocking
     filter: ~10–15 % less decode time for pictures that differ from the exact decode by a little
-    blockiness, which corner tracking does not notice (sync uses it; anything that keeps pixels
-    must not).
+    blockiness (anything that keeps pixels must not use it). ``skip_nonref`` does not decode
+    frames that no other frame refers to (x264's default B-frames): those are never needed to
+    decode the rest, so they are skipped outright and the frames that are yielded are exact.
+    ``all_pts``, when given, collects the PTS (ns) of *every* frame in the stream, decoded or not
+    (from the container's packets, unsorted).
     """
     path = Path(path)
     c = _open_gray(path)
@@ -131,15 +183,34 @@ def iter_gray(path: str | Path, threads: int = 1, fast: bool = False):
         s.thread_count = threads
         if fast:
             s.codec_context.options = {"skip_loop_filter": "all"}
+        if skip_nonref:
+            s.codec_context.skip_frame = "NONREF"
         if s.codec_context.pix_fmt not in _PLANAR_8BIT + (None,):
             raise VideoError(f"{path}: pixel format {s.codec_context.pix_fmt!r} is not 8-bit planar YUV")
+        tb = s.time_base  # frames and packets of a stream share its time base; Fraction math once, not per frame
+        num, den = tb.numerator * 1_000_000_000, tb.denominator
         try:
-            for frame in c.decode(s):
-                plane = frame.planes[0]
-                luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-                yield pts_to_ns(frame.pts, frame.time_base), luma
+            for packet in c.demux(s):
+                if all_pts is not None and packet.pts is not None and packet.size:
+                    all_pts.append(round(packet.pts * num / den))
+                for frame in packet.decode():
+                    plane = frame.planes[0]
+                    luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+                    yield round(frame.pts * num / den), luma
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: video stream is corrupt ({e})") from e
+    finally:
+        c.close()
+
+
+def duration_s(path: str | Path) -> float:
+    """The video's duration from the container header (inf when it does not say)."""
+    c = _open_gray(Path(path))
+    try:
+        s = c.streams.video[0]
+        if s.duration is not None and s.time_base is not None:
+            return float(s.duration * s.time_base)
+        return c.duration / 1e6 if c.duration is not None else float("inf")
     finally:
         c.close()
 
@@ -156,32 +227,43 @@ def working_scale(width: int, height: int, max_side: int) -> int:
     return k
 
 
-def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> VisualRotations:
-    """Track corners through the video and fit the inter-frame rotation of every consecutive pair.
+@dataclass
+class _Tracks:
+    """What the decode-and-track loop leaves: per decoded frame its PTS, per pair the tracked points."""
 
-    Per frame the work is one pyramidal LK call on ≤ ``MAX_CORNERS`` points (its cost is
-    dominated by the number of points, ~2 µs each per pyramid level, so the point count and the
-    levels are the speed knobs), with corners re-detected only when too few survive. Everything
-    else — undistortion into bearings, the robust Kabsch fits — is batched over all frame pairs
-    after the decode loop, into fixed-size arrays filled in place (no per-frame allocation).
+    pts_ns: list[int]  # decoded frames
+    packet_pts: list[int]  # every frame in the stream (unsorted)
+    P0: np.ndarray  # (≥ pairs, MAX_CORNERS, 2) points in the first frame of each pair (padded)
+    P1: np.ndarray  # ... where LK found them in the second
+    ST: np.ndarray  # (≥ pairs, MAX_CORNERS) LK status
+    pairs: int
+    K: np.ndarray | None  # intrinsics at the working size
+    size: tuple[int, int]  # working size
+
+
+def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _Tracks:
+    """Decode to luma and track corners with LK from each decoded frame to the next.
+
+    The per-frame loop is kept to the OpenCV calls and a few array copies: at a budget of
+    ~0.3 ms a frame every numpy call (~2–5 µs) counts. Bounds checks and fits are batched later.
     """
-    model = rig.get("camera_model", "pinhole")
-    if model not in SUPPORTED_CAMERAS:
-        raise ValueError(f"camera model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
-    dist = np.asarray(rig.get("distortion") or [0.0] * 5, dtype=np.float64)
     pts_ns: list[int] = []
     cap = 1024
-    P0 = np.zeros((cap, MAX_CORNERS, 2), np.float32)  # tracked points per pair (padded), grown by doubling
+    P0 = np.zeros((cap, MAX_CORNERS, 2), np.float32)  # grown by doubling
     P1 = np.zeros((cap, MAX_CORNERS, 2), np.float32)
-    counts = np.zeros(cap, np.int64)
+    ST = np.zeros((cap, MAX_CORNERS), bool)
     prev = None
     p_prev = None
+    vx = vy = 0.0  # mean image velocity of the last pair (px/ns)
+    t_prev = 0
     K = None
     halvings = 0
     size = (0, 0)
-    lk = dict(winSize=LK_WIN, maxLevel=LK_LEVELS - 1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, 0.03))
+    lk = dict(winSize=LK_WIN, maxLevel=LK_LEVELS - 1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, 0.03),
+              flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     i = -1
-    for t, gray in iter_gray(video, fast=FAST_DECODE):
+    packet_pts: list[int] = []
+    for t, gray in iter_gray(video, fast=FAST_DECODE, skip_nonref=skip_nonref, all_pts=packet_pts):
         if K is None:
             halvings = working_scale(gray.shape[1], gray.shape[0], max_side)
         for _ in range(halvings):
@@ -190,43 +272,77 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
             size = (gray.shape[1], gray.shape[0])
             K = camera_matrix(rig, 1.0 / (1 << halvings))  # pyrDown: output pixel x sits on input pixel 2x
             min_dist = max(3, int(min(size) / 20))
-            lo = np.float32(2)
-            hi = np.array(size, np.float32) - 2
         pts_ns.append(t)
         if prev is not None:
             i += 1
-            if i == len(counts):
-                P0, P1 = (np.concatenate([a, np.zeros_like(a)]) for a in (P0, P1))
-                counts = np.r_[counts, np.zeros_like(counts)]
+            if i == len(ST):
+                P0, P1, ST = (np.concatenate([a, np.zeros_like(a)]) for a in (P0, P1, ST))
             if p_prev is None or len(p_prev) < REDETECT_BELOW:
                 p_prev = cv2.goodFeaturesToTrack(prev, MAX_CORNERS, 0.01, min_dist, blockSize=3)
             if p_prev is not None and len(p_prev) >= MIN_TRACKS:
-                p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p_prev, None, **lk)
-                q = p1.reshape(-1, 2)
-                keep = (st.ravel() == 1) & np.all((q >= lo) & (q < hi), axis=1)
-                m = int(keep.sum())
-                P0[i, :m] = p_prev.reshape(-1, 2)[keep]
-                P1[i, :m] = q[keep]
-                counts[i] = m
-                p_prev = p1[keep]
+                # Start each track where the last pair's mean image velocity puts it: a fast turn
+                # over 2–3 frames (non-reference frames are skipped) then stays within the pyramid's reach.
+                dt = PREDICT * (t - t_prev)
+                guess = cv2.add(p_prev, (vx * dt, vy * dt, 0.0, 0.0))
+                p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p_prev, guess, **lk)
+                k = len(p_prev)
+                P0[i, :k] = p_prev[:, 0]
+                P1[i, :k] = p1[:, 0]
+                ST[i, :k] = st[:, 0]
+                m = cv2.countNonZero(st)
+                if m >= MIN_TRACKS:
+                    mx, my = cv2.mean(cv2.subtract(p1, p_prev), mask=st)[:2]
+                    vx, vy = mx / (t - t_prev), my / (t - t_prev)
+                else:
+                    vx = vy = 0.0
+                p_prev = p1 if m == k else p1[st[:, 0].view(bool)]
             else:
                 p_prev = None
+                vx = vy = 0.0
         prev = gray
+        t_prev = t
+    return _Tracks(pts_ns, packet_pts, P0, P1, ST, i + 1, K, size)
+
+
+def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> VisualRotations:
+    """Track corners through the video and fit the rotation between every two consecutive decoded frames.
+
+    Per decoded frame the work is one pyramidal LK call on ≤ ``MAX_CORNERS`` points (its cost is
+    dominated by the number of points, ~1 µs each per pyramid level, so the point count and the
+    levels are the speed knobs), with corners re-detected only when too few survive. Everything
+    else — undistortion into bearings, the robust Kabsch fits — is batched over all pairs after
+    the decode loop, into fixed-size arrays filled in place (no per-frame allocation).
+    Non-reference frames are not decoded (``SKIP_NONREF``) in videos of ``SKIP_NONREF_MIN_S`` or
+    more; where that would leave less than ``MIN_DECODED`` of the frames (a codec that marks far
+    more frames so), every frame is decoded.
+    """
+    model = rig.get("camera_model", "pinhole")
+    if model not in SUPPORTED_CAMERAS:
+        raise ValueError(f"camera model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
+    dist = np.asarray(rig.get("distortion") or [0.0] * 5, dtype=np.float64)
+    skip = SKIP_NONREF and duration_s(video) >= SKIP_NONREF_MIN_S
+    tr = _track(video, rig, max_side, skip)
+    if skip and len(tr.pts_ns) < MIN_DECODED * len(tr.packet_pts):
+        tr = _track(video, rig, max_side, False)
+    pts_ns, packet_pts, P0, P1, ST, K, size = tr.pts_ns, tr.packet_pts, tr.P0, tr.P1, tr.ST, tr.K, tr.size
     if not pts_ns:
         raise VideoError(f"{video}: video has no decodable frames")
     if np.any(np.diff(pts_ns) <= 0):
         raise VideoError(f"{video}: decoded frames are not in increasing PTS order")
-    n = i + 1
-    counts = counts[:n]
-    m = max(int(counts.max(initial=0)), 1)
-    w = np.arange(m)[None, :] < counts[:, None]
+    # Every frame's PTS, decoded or not (the container's packets; a decoded frame's PTS is always among them).
+    all_pts = np.union1d(np.asarray(packet_pts, dtype=np.int64), np.asarray(pts_ns, dtype=np.int64))
+    decoded = np.searchsorted(all_pts, pts_ns)
+    n = tr.pairs
+    lo, hi = 2.0, np.array(size, np.float32) - 2  # tracks this close to the border are unreliable
+    w = ST[:n] & np.all((P0[:n] >= lo) & (P0[:n] < hi) & (P1[:n] >= lo) & (P1[:n] < hi), axis=2)
+    m = MAX_CORNERS
     rotvec = np.zeros((n, 3))
     inliers = np.zeros(n, np.int64)
     fit_px = np.full(n, np.nan)
     b0 = np.zeros((n, m, 3))
     b1 = np.zeros((n, m, 3))
     mask = np.zeros((n, m), bool)
-    if n and counts.sum():
+    if n and w.any():
         b0[w] = _bearings(P0[:n, :m][w], K, dist, model)
         b1[w] = _bearings(P1[:n, :m][w], K, dist, model)
         Q, mask = fit_rotations(b0, b1, w, tol=1.0 / K[0, 0])
@@ -236,10 +352,11 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
             fit_px = np.sqrt(np.sum(np.where(mask, err**2, 0.0), 1) / inliers) * K[0, 0]
         # b_{i+1} = R_relᵀ·b_i with R_rel = R_iᵀ·R_{i+1}, so R_rel = Qᵀ.
         rotvec = Rotation.from_matrix(np.swapaxes(Q, 1, 2)).as_rotvec()
-    valid = inliers >= MIN_TRACKS
+    with np.errstate(invalid="ignore"):
+        valid = (inliers >= MIN_TRACKS) & ~(fit_px > MAX_FIT_PX)
     rotvec[~valid] = 0.0
     return VisualRotations(
-        pts_ns=np.asarray(pts_ns, dtype=np.int64),
+        pts_ns=all_pts,
         rotvec=rotvec,
         valid=valid,
         inliers=inliers,
@@ -250,6 +367,7 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
         b1=b1,
         mask=mask,
         noise_rad=1.0 / K[0, 0] if K is not None else 0.0,
+        pair=np.c_[decoded[:-1], decoded[1:]],
     )
 
 
@@ -274,32 +392,27 @@ def rotations_given_translation(vis: VisualRotations, t_cam: np.ndarray, depth_m
     m = np.any(b0 != 0, axis=2)
     d = b1 - b0
     u = t_cam[:, None, :] - np.sum(b0 * t_cam[:, None, :], axis=2, keepdims=True) * b0  # P t, tangent
-    un = np.linalg.norm(u, axis=2, keepdims=True)
-    uhat = np.where(un > 1e-12, u / np.maximum(un, 1e-12), 0.0)
-    perp = np.cross(b0, uhat)  # tangent, ⊥ u
+    un = np.sqrt(np.sum(u * u, axis=2))
+    uhat = u / np.maximum(un, 1e-12)[..., None]  # 0 where there is no translation
     sigma = noise_px * vis.noise_rad
-    w_along = 1.0 / (1.0 + (un[..., 0] / depth_m / sigma) ** 2)
-    no_t = un[..., 0] <= 1e-12
-    # Without translation both tangent directions are informative: use any orthonormal pair.
-    e1 = np.where(no_t[..., None], _tangent(b0), perp)
-    e2 = np.where(no_t[..., None], np.cross(b0, _tangent(b0)), uhat)
-    w2 = np.where(no_t, 1.0, w_along)
-    rows, rhs, wts = [], [], []
-    for e, w in ((e1, np.ones_like(w2)), (e2, w2)):
-        rows.append(np.cross(e, b0))  # e·(b0 × θ) = θ·(e × b0)
-        rhs.append(np.sum(e * d, axis=2))
-        wts.append(w * m)
-    A = np.concatenate(rows, axis=1)  # (N, 2M, 3)
-    y = np.concatenate(rhs, axis=1)
-    W = np.concatenate(wts, axis=1)
+    no_t = un <= 1e-12
+    e1 = _cross(b0, uhat)  # tangent, ⊥ u
+    e2 = uhat
+    w2 = 1.0 / (1.0 + (un / depth_m / sigma) ** 2)
+    if no_t.any():  # without translation both tangent directions are informative: use any orthonormal pair
+        tan = _tangent(b0[no_t])
+        e1[no_t], e2[no_t], w2[no_t] = tan, _cross(b0[no_t], tan), 1.0
+    # e·(b0 × θ) = θ·(e × b0): one row per track and direction.
+    A = np.concatenate([_cross(e1, b0), _cross(e2, b0)], axis=1)  # (N, 2M, 3)
+    y = np.concatenate([np.sum(e1 * d, axis=2), np.sum(e2 * d, axis=2)], axis=1)
+    W = np.concatenate([m.astype(float), w2 * m], axis=1)
     theta = np.zeros((len(A), 3))
     for _ in range(3):  # robust re-weighting against tracks that move by themselves (hands)
         AtW = np.swapaxes(A * W[..., None], 1, 2)
         H = AtW @ A + 1e-12 * np.eye(3)
-        theta = np.linalg.solve(H, (AtW @ y[..., None]))[..., 0]
-        r = np.abs(y - np.einsum("nmk,nk->nm", A, theta))
-        med = np.nan_to_num(np.nanmedian(np.where(W > 0.5, r, np.nan), axis=1), nan=0.0)
-        W = W * (r < np.maximum(4.0 * med, sigma)[:, None])
+        theta = np.linalg.solve(H, AtW @ y[..., None])[..., 0]
+        r = np.abs(y - (A @ theta[..., None])[..., 0])
+        W = W * (r < np.maximum(4.0 * masked_median(r, W > 0.5), sigma)[:, None])
     # The linearisation measured θ for b₁ ≈ (I − [θ]×) b₀, i.e. R_relᵀ: R_rel = exp(θ) to first order.
     theta[~vis.valid] = 0.0
     return theta
@@ -307,5 +420,5 @@ def rotations_given_translation(vis: VisualRotations, t_cam: np.ndarray, depth_m
 
 def _tangent(b: np.ndarray) -> np.ndarray:
     """A unit vector perpendicular to each bearing (bearings are near +z, so x × b works)."""
-    t = np.cross(np.array([1.0, 0.0, 0.0]), b)
+    t = _cross(np.broadcast_to(np.array([1.0, 0.0, 0.0]), b.shape), b)
     return t / np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
