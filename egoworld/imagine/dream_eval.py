@@ -1,0 +1,326 @@
+"""Policies in the dream and in the simulator: success, the dream-vs-real gap, and how well the model ranks policies.
+
+The policy-evaluation use of a world model: before running a policy for real, ask the model how well
+it will do. Every policy here runs from the same real starts in ``DreamEnv`` (its *dream return*:
+the predicted change of task progress) and in ``FilteredSimEnv`` (its *real return*: the true change
+of task progress, and whether the task succeeded). Over several policies — actor snapshots taken
+along imagination training, random controls, holding still, and the scripted person's recorded
+controls — the Spearman rank correlation of dream return against real return says whether the
+model orders policies the way reality does, which is what choosing a policy needs.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+
+from egoworld._atomic import write_json
+from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW, clip_control
+from egoworld.imagine.actor_critic import (
+    ACConfig,
+    Actor,
+    file_sha256,
+    load_policy,
+    save_module,
+    save_policy,
+    start_pool,
+    train_actor_critic,
+)
+from egoworld.imagine.dream import DreamEnv, FilteredSimEnv, Starts, load_starts
+from egoworld.model import WorldModel
+
+EVAL_KEYS = ("state", "latent")  # what the policies read; decoding images is only for the video
+
+
+class Policy(Protocol):
+    name: str
+
+    def reset(self, start: int) -> None: ...
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class ActorPolicy:
+    """The actor on the observation's latent (the dream's state, or the model's filter of real frames)."""
+
+    def __init__(self, actor: Actor, name: str = "actor", deterministic: bool = True) -> None:
+        self.actor, self.name, self.deterministic = actor.eval(), name, deterministic
+
+    def reset(self, start: int) -> None:
+        pass
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        feat = torch.from_numpy(np.asarray(obs["latent"], dtype=np.float32))[None]
+        return self.actor.control(feat, self.deterministic)[0].numpy().astype(np.float32)
+
+
+class RandomPolicy:
+    """Uniform controls; the same sequence for a start in the dream and in the simulator."""
+
+    def __init__(self, seed: int = 0, name: str = "random") -> None:
+        self.seed, self.name = seed, name
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, start: int) -> None:
+        self.rng = np.random.default_rng([self.seed, start])
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.rng.uniform(CONTROL_LOW, CONTROL_HIGH).astype(np.float32)
+
+
+class StillPolicy:
+    """Hold still, hands open: the zero control."""
+
+    name = "still"
+
+    def reset(self, start: int) -> None:
+        pass
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.zeros(CONTROL_DIM, np.float32)
+
+
+class ReplayPolicy:
+    """The scripted person: the controls it recorded from the start's frame on (sim truth; evaluation only)."""
+
+    name = "scripted"
+
+    def __init__(self, starts: Starts) -> None:
+        self.starts = starts
+        self._cache: dict[str, np.ndarray] = {}
+        self._controls = np.zeros((0, CONTROL_DIM))
+        self._t = 0
+
+    def reset(self, start: int) -> None:
+        from egoworld.capture.sim.replay import recorded_controls
+
+        row = self.starts.rows[start]
+        path = row.get("session_path")
+        if path not in self._cache:
+            self._cache[path] = recorded_controls(path) if path else np.zeros((0, CONTROL_DIM))
+        self._controls = self._cache[path][row["frame"]:]
+        self._t = 0
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        c = self._controls[self._t] if self._t < len(self._controls) else np.zeros(CONTROL_DIM)
+        self._t += 1
+        return clip_control(c).astype(np.float32)
+
+
+def run_episode(env: Any, policy: Policy, start: int, record: bool = False) -> dict[str, Any]:
+    """One episode from ``start``: return (sum of rewards), success, progress at both ends, steps (+ frames)."""
+    obs, info = env.reset(seed=start, options={"start": start})
+    policy.reset(start)
+    p0 = float(info["progress"])
+    total, success, frames = 0.0, bool(info.get("success", False)), []
+    if record:
+        frames.append(env.render())
+    steps = 0
+    while True:
+        obs, r, term, trunc, info = env.step(policy.act(obs))
+        total += float(r)
+        steps += 1
+        success = success or bool(info.get("success", False)) or bool(term)
+        if record:
+            frames.append(env.render())
+        if term or trunc:
+            break
+    out = {"return": total, "success": success, "progress_start": p0, "progress_end": float(info["progress"]),
+           "steps": steps}
+    if record:
+        out["frames"] = frames
+    return out
+
+
+def recorded_outcome(row: dict, horizon: int) -> dict[str, Any] | None:
+    """What the scripted person really achieved from this start within ``horizon`` frames, up to its first
+    success (sim truth)."""
+    import pyarrow.parquet as pq
+
+    path = row.get("session_path")
+    if not path or not (Path(path) / "truth" / "frames.parquet").exists():
+        return None
+    t = pq.read_table(Path(path) / "truth" / "frames.parquet", columns=["frame", "progress", "success"])
+    frame = t.column("frame").to_numpy()
+    prog = t.column("progress").to_numpy()
+    succ = t.column("success").to_numpy(zero_copy_only=False)
+    f0, f1 = row["frame"], min(row["frame"] + horizon, int(frame.max()))
+    hit = frame[(frame > f0) & (frame <= f1) & succ]
+    end = int(hit.min()) if len(hit) else f1  # the envs end an episode at success: so does this
+    return {"return": float(prog[frame == end][0] - prog[frame == f0][0]), "success": bool(len(hit))}
+
+
+def _spearman(x: list[float], y: list[float]) -> dict[str, float | None]:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"rho": None, "p": None, "n": len(x)}
+    r = spearmanr(x, y)
+    return {"rho": float(r.statistic), "p": float(r.pvalue), "n": len(x)}
+
+
+def evaluate_policies(model: WorldModel, starts: Starts, policies: list[Policy], horizon: int, sim: bool = True,
+                      dream_sample: bool = False, video: tuple[str, int] | None = None,
+                      echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every policy from every start, in the dream and (``sim``) in the simulator; per-policy summary and ranking.
+
+    ``video=(policy name, start)`` keeps that episode's frames (simulator and dream) under ``"video"``.
+    """
+    dream = DreamEnv(model, starts, max_steps=horizon, obs_keys=EVAL_KEYS, sample=dream_sample)
+    real = FilteredSimEnv(model, starts, max_steps=horizon, obs_keys=EVAL_KEYS) if sim else None
+    per: dict[str, list[dict]] = {}
+    frames: dict[str, list[np.ndarray]] = {}
+    for pol in policies:
+        rows = []
+        t0 = time.time()
+        for i in range(len(starts)):
+            rec = video is not None and video == (pol.name, i)
+            d = run_episode(dream, pol, i, record=rec)
+            row = {"start": i, "dream_return": d["return"], "dream_success": d["success"], "dream_steps": d["steps"]}
+            if rec:
+                frames["dream"] = d["frames"]
+            if real is not None and starts.rows[i].get("session_path"):
+                s = run_episode(real, pol, i, record=rec)
+                row.update({"real_return": s["return"], "real_success": s["success"], "real_steps": s["steps"],
+                            "real_progress_start": s["progress_start"], "real_progress_end": s["progress_end"]})
+                if rec:
+                    frames["sim"] = s["frames"]
+            rows.append(row)
+        per[pol.name] = rows
+        echo(f"{pol.name}: {len(rows)} starts in {time.time() - t0:.0f} s")
+    if real is not None:
+        real.close()
+    recorded = [recorded_outcome(r, horizon) for r in starts.rows]
+    return summarise(per, recorded, frames)
+
+
+def summarise(per: dict[str, list[dict]], recorded: list[dict | None] | None = None,
+              frames: dict[str, list] | None = None) -> dict[str, Any]:
+    """Per-policy means, the dream-vs-real gap, and the rank correlations (over policies and over episodes)."""
+    summary: dict[str, dict] = {}
+    for name, rows in per.items():
+        s: dict[str, Any] = {"starts": len(rows), "dream_return": float(np.mean([r["dream_return"] for r in rows])),
+                             "dream_success": float(np.mean([r["dream_success"] for r in rows]))}
+        real = [r for r in rows if "real_return" in r]
+        if real:
+            s.update({"real_return": float(np.mean([r["real_return"] for r in real])),
+                      "real_success": float(np.mean([r["real_success"] for r in real])),
+                      "real_progress_end": float(np.mean([r["real_progress_end"] for r in real])),
+                      "gap": float(np.mean([r["dream_return"] - r["real_return"] for r in real])),
+                      "abs_gap": float(np.mean([abs(r["dream_return"] - r["real_return"]) for r in real]))})
+        summary[name] = s
+    out: dict[str, Any] = {"policies": summary, "episodes": per}
+    rec = [r for r in (recorded or []) if r is not None]
+    if rec:
+        out["scripted_recorded"] = {"starts": len(rec), "real_return": float(np.mean([r["return"] for r in rec])),
+                                    "real_success": float(np.mean([r["success"] for r in rec])), "per_start": recorded}
+    names = [n for n in summary if "real_return" in summary[n]]
+    if names:
+        out["rank_correlation"] = {
+            "over_policies": _spearman([summary[n]["dream_return"] for n in names], [summary[n]["real_return"] for n in names]),
+            "over_episodes": _spearman([r["dream_return"] for n in names for r in per[n] if "real_return" in r],
+                                       [r["real_return"] for n in names for r in per[n] if "real_return" in r]),
+            "policies": names,
+        }
+    if frames:
+        out["video"] = frames
+    return out
+
+
+def write_video(path: str | Path, sim_frames: list[np.ndarray], dream_frames: list[np.ndarray], fps: float,
+                min_height: int = 256) -> Path:
+    """Simulator (left) beside the dream (right), both scaled (nearest) to one height ≥ ``min_height``, one frame per step."""
+    import cv2
+
+    from egoworld.video import VideoWriter
+
+    h = max(sim_frames[0].shape[0], min_height)
+    n = max(len(sim_frames), len(dream_frames))
+    out = []
+
+    def fit(f: np.ndarray) -> np.ndarray:
+        return cv2.resize(f, (int(round(f.shape[1] * h / f.shape[0])), h), interpolation=cv2.INTER_NEAREST)
+
+    for k in range(n):
+        s = fit(sim_frames[min(k, len(sim_frames) - 1)])
+        d = fit(dream_frames[min(k, len(dream_frames) - 1)])
+        f = np.concatenate([s, np.full((h, 2, 3), 255, np.uint8), d], 1)
+        f = f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2]  # H.264 4:2:0 wants even sides
+        out.append(np.ascontiguousarray(f))
+    with VideoWriter(path, out[0].shape[1], out[0].shape[0], fps) as w:
+        for k, f in enumerate(out):
+            w.write(f, int(round(k * 1e9 / fps)))
+    return Path(path)
+
+
+def _data_of(run: Path) -> str | None:
+    for p in (run / "lineage.json", run.parent.parent / "lineage.json"):
+        if p.exists():
+            return json.loads(p.read_text()).get("data")
+    return None
+
+
+def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = None, cfg: ACConfig | None = None,
+              eval_starts: int = 8, horizon: int = 150, eval_split: str = "all", sim: bool = True, video: bool = True,
+              echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """``egoworld dream``: train an actor-critic in imagination, save it, evaluate it (and baselines) in both worlds."""
+    from egoworld.train.checkpoint import load_model, resolve
+
+    run, out = Path(run), Path(out)
+    ckpt = resolve(run)
+    model, mcfg = load_model(ckpt)
+    data = data or _data_of(run)
+    if not data:
+        raise ValueError(f"{run}: its lineage.json names no data set; pass --data")
+    cfg = (cfg or ACConfig()).replace(task=task)
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    echo(f"policy config:\n{json.dumps(asdict(cfg), indent=2)}")
+    t0 = time.time()
+    pool = start_pool(model, data, task, cfg)
+    echo(f"{len(pool)} start states from {len(pool.episodes)} {task} episodes ({time.time() - t0:.0f} s)")
+
+    snap_dir = out / "snapshots"
+    snapshots: list[tuple[str, int]] = []
+
+    def keep(name: str, actor: Actor, step: int) -> None:
+        save_module(snap_dir / f"{name}.safetensors", actor, {"format": "pt", "step": str(step)})
+        snapshots.append((name, step))
+
+    ac, log = train_actor_critic(model, pool, cfg, on_snapshot=keep, echo=echo)
+    model_info = {"run": str(run), "checkpoint": str(ckpt), "model_sha256": file_sha256(ckpt / "model.safetensors"),
+                  "model_config": json.loads(mcfg.to_json())}
+    info = {"feat_size": mcfg.feat_size, "task": task, "data": str(data), "model": model_info,
+            "start_episodes": pool.episodes, "train_log": log,
+            "snapshots": [{"name": n, "step": s} for n, s in snapshots],
+            "control": {"low": CONTROL_LOW.tolist(), "high": CONTROL_HIGH.tolist(), "normalised": "[-1, 1] per dim"}}
+    save_policy(out, ac, info)
+    echo(f"policy saved to {out} ({log[-1]['step']} updates in {log[-1]['time_s']:.0f} s)")
+
+    starts = load_starts(model, data, task, n=eval_starts, context=mcfg.context, horizon=horizon, split=eval_split,
+                         seed=cfg.seed + 1)
+    sim = sim and any(r.get("session_path") for r in starts.rows)
+    final = snapshots[-1][0]
+    policies: list[Policy] = [ActorPolicy(ac.actor, "actor")]
+    for name, step in snapshots[:-1]:
+        policies.append(ActorPolicy(load_policy(out, snapshot=name)[0], f"actor@{step}"))
+    policies += [RandomPolicy(cfg.seed), StillPolicy()]
+    if sim:
+        policies.append(ReplayPolicy(starts))
+    res = evaluate_policies(model, starts, policies, horizon, sim=sim, video=("actor", 0) if video else None, echo=echo)
+    frames = res.pop("video", None)
+    if frames and "sim" in frames:
+        res["video"] = str(write_video(out / "policy.mp4", frames["sim"], frames["dream"], starts.fps).name)
+    elif frames and "dream" in frames:
+        res["video"] = str(write_video(out / "policy.mp4", frames["dream"], frames["dream"], starts.fps).name)
+    res.update({"task": task, "horizon": horizon, "eval_split": eval_split, "final_snapshot": final,
+                "starts": [{k: v for k, v in r.items() if k != "session_path"} for r in starts.rows],
+                "simulator": sim, "model": {k: v for k, v in model_info.items() if k != "model_config"},
+                "seconds": round(time.time() - t0, 1)})
+    write_json(out / "eval.json", res)
+    return res
