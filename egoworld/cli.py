@@ -119,12 +119,20 @@ def demo(
     run_demo(out, quick=quick, seed=seed, workers=workers, console=console)
 
 
+def _register_view() -> None:
+    from egoworld.view import register as register_view
+
+    register_view(app)
+
+
 def _register_rooms() -> None:
     """Commands that live in their own room (each adds itself; heavy imports stay inside commands)."""
     from egoworld.audit.cli import register as register_audit
     from egoworld.capture.importers.cli import register as register_import
     from egoworld.dataset.cli import register as register_dataset
     from egoworld.evaluate.cli import register as register_eval
+    from egoworld.imagine.cli_dream import register as register_dream
+    from egoworld.imagine.cli_plan import register as register_plan
     from egoworld.train.cli import register as register_train
 
     register_import(app)
@@ -132,9 +140,12 @@ def _register_rooms() -> None:
     register_audit(app)
     register_train(app)
     register_eval(app)
+    register_plan(app)
+    register_dream(app)
 
 
 _register_rooms()
+_register_view()
 
 
 def main() -> None:

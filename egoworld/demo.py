@@ -1,9 +1,11 @@
-"""`egoworld demo`: the pipeline end to end on a small simulated set, as far as it is built.
+"""`egoworld demo`: the pipeline end to end on a small simulated set, and one report to look at.
 
 capture (scripted people, drifting clocks) → sync (offset + drift per clock) → episodes (LeRobot
-v3 store) → audit (capture standard, sync, coverage, rights; report.html) → train a tiny world
-model and its action-blind twin (fixed step counts, so the same seed gives the same numbers) →
-evaluate against copy-last and action-blind. Planning and the combined report join as they land.
+v3 store) → audit (capture standard, sync, coverage, rights) → train a tiny world model and its
+action-blind twin (fixed step counts, so the same seed gives the same numbers) → evaluate
+against copy-last and action-blind, with a counterfactual replayed in the simulator → planning
+(when a planner is wired in: ``planning`` below) → one self-contained ``report.html`` (and
+``report.json``, every number it shows) built by ``egoworld.report``.
 """
 from __future__ import annotations
 
@@ -28,10 +30,11 @@ class DemoPlan:
     places: int
     people: int
     train_steps: int
+    plan_episodes: int  # closed-loop episodes per method × held-in/held-out place (task: push)
 
 
-FULL = DemoPlan(sessions=8, seconds=12.0, size=128, places=4, people=4, train_steps=120)
-QUICK = DemoPlan(sessions=4, seconds=8.0, size=96, places=3, people=2, train_steps=12)
+FULL = DemoPlan(sessions=8, seconds=12.0, size=128, places=4, people=4, train_steps=120, plan_episodes=3)
+QUICK = DemoPlan(sessions=4, seconds=8.0, size=96, places=3, people=2, train_steps=12, plan_episodes=1)
 
 
 def _train(data: str, out: str, steps: int, seed: int, blind: bool) -> dict:
@@ -45,8 +48,14 @@ def _train(data: str, out: str, steps: int, seed: int, blind: bool) -> dict:
     return train(cfg, data, out, progress=False, echo=lambda s: None)
 
 
-def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, console: Console | None = None) -> dict:
-    """Run every built stage into ``out``; returns (and writes) the summary."""
+def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, console: Console | None = None,
+             planning: dict | None = None) -> dict:
+    """Run every built stage into ``out``; returns (and writes) the summary; writes ``out/report.html``.
+
+    ``planning``: closed-loop planning results for the report's planning section
+    (``{"table": [{"task", "method", "split", "success", "progress", "episodes"}], "video": mp4 path or None,
+    "measured_on": str}``, see ``egoworld.report.planning``); None: the section says "not run".
+    """
     import egoworld.capture.sim  # noqa: F401  (off-screen GL before mujoco loads)
     from egoworld.audit.audit import run_audit
     from egoworld.audit.report import write_report
@@ -55,6 +64,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, co
     from egoworld.capture.sim.record import plan_sessions
     from egoworld.dataset.build import build_store
     from egoworld.dataset.store import open_store
+    from egoworld.report import write_demo_report
     from egoworld.sync.cli import report_table, run_batch
     from egoworld.sync.evaluate import aggregate, evaluate_session
 
@@ -89,10 +99,10 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, co
     built = build_store(out, out / "episodes", workers=workers)
     audit = run_audit(out / "episodes")
     store = open_store(out / "episodes")
-    write_report(out / "report.html", audit, store.sessions, store.root, store.fps)
+    write_report(out / "audit.html", audit, store.sessions, store.root, store.fps)
     audit.pop("_motion_samples", None)
     write_json(out / "audit.json", audit)
-    console.print(f"{built.episodes} episodes, {built.frames} frames; audit flagged {len(audit['flagged'])} sessions; report → {out / 'report.html'}")
+    console.print(f"{built.episodes} episodes, {built.frames} frames; audit flagged {len(audit['flagged'])} sessions; audit report → {out / 'audit.html'}")
     lap("episodes_audit_s")
 
     console.rule(f"4 · train: tiny world model and its action-blind twin, {plan.train_steps} steps each")
@@ -106,35 +116,53 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, co
     console.rule("5 · evaluate: open-loop error vs horizon against copy-last and action-blind")
     from egoworld.evaluate.run import evaluate
 
-    ev = evaluate(runs["model"], data, blind=runs["action_blind"], max_clips=16, videos=2, out=out / "eval",
+    ev = evaluate(runs["model"], data, blind=runs["action_blind"], max_clips=8 if quick else 16,
+                  probe_clips=32 if quick else 128, videos=1 if quick else 2, out=out / "eval",
                   echo=lambda s: None)
+    from egoworld.evaluate.counterfactual import write_counterfactual_video
+
+    cf = write_counterfactual_video(runs["model"], data, out / "eval" / "counterfactual.mp4", blind=runs["action_blind"])
+    if cf is not None:
+        write_json(out / "eval" / "counterfactual.json", cf)
     lap("eval_s")
 
-    table = Table(title=f"egoworld demo (seed {seed}{', quick' if quick else ''}) — measured on {len(sessions)} simulated sessions")
-    for c in ("stage", "measured", "on"):
-        table.add_column(c)
-    n_succ = sum(s["success"] for s in scripted)
-    table.add_row("capture", f"scripted person succeeded in {n_succ}/{len(scripted)} sessions", "true sim state (truth/)")
-    if sync["frames"]:
-        table.add_row("sync", f"timing error median {sync['median_abs_ms']:.2f} ms, p95 {sync['p95_abs_ms']:.2f} ms",
-                      f"{sync['frames']} frame×stream samples vs truth/clocks.json")
-    table.add_row("sync verdicts", ", ".join(f"{k}: {v}" for k, v in sync["verdicts"].items()), "sync.json per session")
-    table.add_row("audit", f"{len(audit['flagged'])} flagged; usable research {audit['summary']['usable_research']}, "
-                  f"commercial {audit['summary']['usable_commercial']}", f"{built.episodes} episodes (report.html)")
-    for split, res in ev.get("splits", {}).items():
-        cells = []
-        for h in (1, 5, 10):
-            if h <= len(res["model"]["psnr"]):
-                cells.append(f"h{h}: {res['model']['psnr'][h - 1]:.1f} / {res['copy_last']['psnr'][h - 1]:.1f} / "
-                             f"{res['action_blind']['psnr'][h - 1]:.1f}")
-        table.add_row(f"world model ({split})", "PSNR dB model / copy-last / action-blind — " + "; ".join(cells),
-                      f"{plan.train_steps} training steps; {split} clips")
-    console.print(table)
+    if planning is None:
+        console.rule("6 · plan: CEM with the world model in the simulator, against random, sim-oracle and the scripted person")
+        from egoworld.evaluate.closed_loop import closed_loop_eval
+        from egoworld.report.planning import from_closed_loop
+
+        # --quick (CI) keeps the held-in place only; the full demo plans in the held-out place too
+        cl = closed_loop_eval(runs["model"], quick=True, episodes=plan.plan_episodes, seed=seed, out=out / "plan",
+                              places=("held_in",) if quick else None, progress=False, echo=lambda s: None)
+        planning = from_closed_loop(cl, out / "plan")
+        lap("plan_s")
+
     summary = {"seed": seed, "quick": quick, "plan": asdict(plan), "sessions": [p.name for p in sessions],
                "scripted_success": {t: [s["success"] for s in scripted if s["task"] == t] for t in TASKS},
                "sync": sync, "audit": audit["summary"], "train": {k: {kk: v.get(kk) for kk in ("steps", "best_val")} for k, v in trained.items()},
-               "eval": {k: ev.get(k) for k in ("splits", "counterfactual") if k in ev}, "timings_s": timings,
-               "reports": {"audit": str(out / "report.html"), "eval": str(out / "eval" / "eval.html")}}
+               "eval": {k: ev.get(k) for k in ("splits", "counterfactual") if k in ev}, "planning": planning, "timings_s": timings,
+               "reports": {"demo": str(out / "report.html"), "audit": str(out / "audit.html"), "eval": str(out / "eval" / "eval.html")}}
     write_json(out / "summary.json", summary)
-    console.print(f"audit report: {out / 'report.html'}  ·  model report: {out / 'eval' / 'eval.html'}  ·  summary: {out / 'summary.json'}")
+
+    console.rule("7 · report: data, sync, world model, planning — one self-contained page")
+    report = write_demo_report(out, summary)
+    lap("report_s")
+    summary["timings_s"] = timings
+    write_json(out / "summary.json", summary)
+    console.print(summary_table(summary))
+    console.print(f"report: [bold]{report}[/bold]  ·  numbers: {out / 'report.json'}  ·  summary: {out / 'summary.json'}")
     return summary
+
+
+def summary_table(summary: dict) -> Table:
+    """The terminal's short table: what each stage measured, and on what."""
+    from egoworld.report.build import stage_rows
+
+    seconds = sum(summary["timings_s"].values())
+    table = Table(title=f"egoworld demo (seed {summary['seed']}{', quick' if summary['quick'] else ''}) — "
+                        f"{len(summary['sessions'])} simulated sessions, {seconds:.0f} s")
+    for c in ("stage", "measured", "on"):
+        table.add_column(c)
+    for row in stage_rows(summary, summary.get("eval") or {}):
+        table.add_row(*row)
+    return table

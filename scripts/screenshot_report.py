@@ -1,6 +1,6 @@
-"""Render an audit report.html in headless Chromium and save a PNG (a check that it reads offline).
+"""Render a report (the demo's report.html, the audit's audit.html) in headless Chromium and save a PNG.
 
-    python scripts/screenshot_report.py DATA/report.html [--out report.png] [--height 4000]
+    python scripts/screenshot_report.py DEMO/report.html [--out report.png] [--width 1280] [--height 4000]
 
 Exit 0 with the PNG written; exit 3 with a clear message when no chromium is installed
 (Debian: ``apt-get install -y chromium``).

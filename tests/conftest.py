@@ -33,3 +33,19 @@ def lenient(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert text != default  # the short test sessions sync less tightly than 20 s ones: loosen only this
     p.write_text(text)
     return p
+
+
+@pytest.fixture(scope="session")
+def demo_quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One `egoworld demo --quick` run, shared by the demo and report tests (CI runs the demo once)."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from egoworld.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    t0 = time.perf_counter()
+    r = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    return {"out": out, "exit_code": r.exit_code, "output": r.output, "exception": r.exception,
+            "seconds": time.perf_counter() - t0}

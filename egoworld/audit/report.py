@@ -21,7 +21,7 @@ th{background:#f3f3f3}.pass,.ok,.yes{color:#15803d;font-weight:600}.fail,.no{col
 figure{display:inline-block;margin:6px}figcaption{font-size:12px;color:#555;text-align:center}"""
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -30,12 +30,12 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _img(src: str, alt: str, width: int | None = None) -> str:
+def img(src: str, alt: str, width: int | None = None) -> str:
     w = f' width="{width}"' if width else ""
     return f'<img src="{src}" alt="{html.escape(alt)}"{w}>'
 
 
-def _table(headers: list[str], rows: list[list], raw_cols: set[int] = frozenset()) -> str:
+def table(headers: list[str], rows: list[list], raw_cols: set[int] = frozenset()) -> str:
     h = "".join(f"<th>{html.escape(str(x))}</th>" for x in headers)
     body = []
     for r in rows:
@@ -44,11 +44,11 @@ def _table(headers: list[str], rows: list[list], raw_cols: set[int] = frozenset(
     return f"<table><tr>{h}</tr>{''.join(body)}</table>"
 
 
-def _mark(ok: bool, yes: str = "pass", no: str = "fail") -> str:
+def mark(ok: bool, yes: str = "pass", no: str = "fail") -> str:
     return f'<span class="{"pass" if ok else "fail"}">{yes if ok else no}</span>'
 
 
-def _heatmap(cells: dict, title: str, fps: float) -> str:
+def heatmap(cells: dict, title: str, fps: float) -> str:
     import matplotlib.pyplot as plt
 
     m = np.asarray(cells["frames"], dtype=float) / fps / 60
@@ -62,10 +62,11 @@ def _heatmap(cells: dict, title: str, fps: float) -> str:
                     color="w" if m[i, j] < m.max() * 0.6 else "k")
     ax.set_title(title + " (minutes)")
     fig.colorbar(im, ax=ax, fraction=0.04)
-    return _png(fig)
+    return png(fig)
 
 
-def _hist_plots(audit: dict) -> list[tuple[str, str]]:
+def _sync_hist(audit: dict) -> list[tuple[str, str]]:
+    """Sync residual and drift per session, against the spec's limits (title, PNG data URI)."""
     import matplotlib.pyplot as plt
 
     out = []
@@ -85,7 +86,15 @@ def _hist_plots(audit: dict) -> list[tuple[str, str]]:
     axs[1].legend()
     for a in axs:
         a.set_ylabel("sessions")
-    out.append(("Sync residual and drift per session", _png(fig)))
+    out.append(("Sync residual and drift per session", png(fig)))
+    return out
+
+
+def _motion_hist(audit: dict) -> list[tuple[str, str]]:
+    """Head and wrist motion magnitudes per task (needs the audit's in-memory ``_motion_samples``)."""
+    import matplotlib.pyplot as plt
+
+    out = []
     motion = audit.get("_motion_samples") or {}
     if motion:
         fig, axs = plt.subplots(1, 3, figsize=(13, 3))
@@ -98,143 +107,180 @@ def _hist_plots(audit: dict) -> list[tuple[str, str]]:
             axs[k].set_xlabel(label)
         axs[0].set_ylabel("density")
         axs[-1].legend(fontsize=8)
-        out.append(("Action-space coverage: motion magnitudes per task", _png(fig)))
+        out.append(("Action-space coverage: motion magnitudes per task", png(fig)))
     return out
+
+
+def session_video(store_root: Path, s: dict) -> Path | None:
+    """The video of a catalogued session: its episode in the store, else the source session's."""
+    ep = s.get("episode_index")
+    if ep is not None:
+        path = store_root / L.video_path(ep)
+    else:
+        path = Path(s.get("path", "")) / "video.mp4"
+    return path if path.is_file() else None
+
+
+def middle_frame(path: Path, width: int = 160) -> str | None:
+    """The middle frame of a video, ``width`` px wide, as a PNG data URI (None if it does not decode)."""
+    import av
+    import cv2
+
+    try:
+        with av.open(str(path)) as c:
+            target = (c.streams.video[0].frames or 0) // 2
+            rgb = None
+            for i, f in enumerate(c.decode(video=0)):
+                rgb = f.to_ndarray(format="rgb24")
+                if i >= target:
+                    break
+    except av.error.FFmpegError:
+        return None
+    if rgb is None:
+        return None
+    h = int(round(rgb.shape[0] * width / rgb.shape[1]))
+    rgb = cv2.resize(rgb, (width, h), interpolation=cv2.INTER_AREA)
+    _, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
 
 
 def sample_frames(store_root: Path, sessions: list[dict], flagged: set[str], n: int = 12, width: int = 160) -> list[tuple[str, str]]:
     """A middle frame from flagged sessions first, then others (from the store, else the source video)."""
-    import av
-    import cv2
-
     order = sorted(sessions, key=lambda s: (s["session_id"] not in flagged, s["session_id"]))[:n]
     out = []
     for s in order:
-        ep = s.get("episode_index")
-        path = None
-        if ep is not None:
-            path = store_root / L.video_path(ep)
-        elif (Path(s.get("path", "")) / "video.mp4").exists():
-            path = Path(s["path"]) / "video.mp4"
-        if path is None or not path.exists():
-            continue
-        try:
-            with av.open(str(path)) as c:
-                frames = c.streams.video[0].frames or 0
-                target = frames // 2
-                img = None
-                for i, f in enumerate(c.decode(video=0)):
-                    img = f.to_ndarray(format="rgb24")
-                    if i >= target:
-                        break
-        except av.error.FFmpegError:
-            continue
-        if img is None:
-            continue
-        h = int(round(img.shape[0] * width / img.shape[1]))
-        img = cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        label = s["session_id"] + (" ⚑" if s["session_id"] in flagged else "")
-        out.append((label, "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()))
+        path = session_video(store_root, s)
+        src = middle_frame(path, width) if path else None
+        if src:
+            out.append((s["session_id"] + (" ⚑" if s["session_id"] in flagged else ""), src))
     return out
 
 
-def render(audit: dict, sessions: list[dict], store_root: Path, fps: float) -> str:
-    """The HTML text of the report."""
+def summary_cards(audit: dict) -> str:
+    """The headline counts as cards."""
     sm = audit["summary"]
-    flagged = {f["session_id"] for f in audit["flagged"]}
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>egoworld audit</title><style>{CSS}</style></head><body>",
-             "<h1>egoworld data audit</h1>",
-             f"<p class='small'>store {html.escape(audit['store'])} · spec {html.escape(audit['spec'].get('name', ''))} "
-             f"({html.escape(audit['spec_file'])}) · as of {audit['as_of']} · generated {audit['generated_at']}</p>"]
     cards = [("sessions", sm["sessions"]), ("episodes", sm["episodes"]), ("hours", f"{sm['hours']:.3f}"),
              ("flagged", len(sm["flagged"])), ("usable: research", sm["usable_research"]),
              ("usable: commercial", sm["usable_commercial"]), ("revoked", len(sm["revoked_sessions"]))]
-    parts.append("".join(f"<div class='card'>{html.escape(k)}<b>{v}</b></div>" for k, v in cards))
+    return "".join(f"<div class='card'>{html.escape(k)}<b>{v}</b></div>" for k, v in cards)
 
-    parts.append("<h2>Flagged sessions</h2>")
-    if audit["flagged"]:
-        parts.append(_table(["session", "capture standard", "sync", "in store"],
-                            [[f["session_id"], "; ".join(f["capture"]) or "pass", "; ".join(f["sync"]) or "ok",
-                              "yes" if f["in_store"] else f"no — {f['excluded']}"] for f in audit["flagged"]]))
-    else:
-        parts.append("<p>None: every session meets the capture standard and the sync thresholds.</p>")
 
-    parts.append("<h2>Capture standard</h2>")
+def flagged_html(audit: dict) -> str:
+    if not audit["flagged"]:
+        return "<p>None: every session meets the capture standard and the sync thresholds.</p>"
+    return table(["session", "capture standard", "sync", "in store"],
+                 [[f["session_id"], "; ".join(f["capture"]) or "pass", "; ".join(f["sync"]) or "ok",
+                   "yes" if f["in_store"] else f"no — {f['excluded']}"] for f in audit["flagged"]])
+
+
+def capture_html(audit: dict) -> str:
+    """The capture standard (one line) and every session's verdict against it."""
     spec = audit["spec"]
-    parts.append(f"<p class='small'>fps {spec['fps']['nominal']} ± {spec['fps']['tolerance']} · resolution ≥ "
-                 f"{spec['resolution']['min_width']}×{spec['resolution']['min_height']} · FOV h {spec['fov_deg']['h']} v "
-                 f"{spec['fov_deg']['v']} · cameras {', '.join(spec['camera_models'])} · brightness "
-                 f"[{spec['brightness']['min']}, {spec['brightness']['max']}] · dropped ≤ {spec['max_dropped_frame_rate']:.1%} · "
-                 f"sharpness ≥ {spec['min_sharpness']}</p>")
+    parts = [f"<p class='small'>fps {spec['fps']['nominal']} ± {spec['fps']['tolerance']} · resolution ≥ "
+             f"{spec['resolution']['min_width']}×{spec['resolution']['min_height']} · FOV h {spec['fov_deg']['h']} v "
+             f"{spec['fov_deg']['v']} · cameras {', '.join(spec['camera_models'])} · brightness "
+             f"[{spec['brightness']['min']}, {spec['brightness']['max']}] · dropped ≤ {spec['max_dropped_frame_rate']:.1%} · "
+             f"sharpness ≥ {spec['min_sharpness']}</p>"]
     rows = []
     for c in audit["capture"]:
         ch = c["checks"]
-        val = lambda k: ch.get(k, {}).get("value")
-        rows.append([c["session_id"], _mark(c["verdict"] == "pass"), val("fps_declared"), val("fps_measured"),
+        val = lambda k: ch.get(k, {}).get("value")  # noqa: E731
+        rows.append([c["session_id"], mark(c["verdict"] == "pass"), val("fps_declared"), val("fps_measured"),
                      "×".join(map(str, val("resolution") or [])), val("brightness"), val("sharpness"),
                      None if val("dropped_frames") is None else f"{val('dropped_frames'):.2%}",
                      html.escape("; ".join(c["reasons"]))])
-    parts.append(_table(["session", "verdict", "fps", "measured fps", "resolution", "brightness", "sharpness",
-                         "dropped", "reasons"], rows, raw_cols={1, 8}))
+    parts.append(table(["session", "verdict", "fps", "measured fps", "resolution", "brightness", "sharpness",
+                        "dropped", "reasons"], rows, raw_cols={1, 8}))
+    return "\n".join(parts)
 
-    parts.append("<h2>Sync</h2>")
+
+def sync_html(audit: dict) -> str:
+    """Residual and drift per session against the spec's thresholds; the sessions over them."""
+    parts = []
     r, d = audit["sync"]["residual_ms"], audit["sync"]["abs_drift_ppm"]
     if r.get("n"):
         parts.append(f"<p>worst-clock residual: median {r['median']:.3f} ms, p95 {r['p95']:.3f} ms, max {r['max']:.3f} ms · "
                      f"|drift|: median {d.get('median', 0):.0f} ppm, max {d.get('max', 0):.0f} ppm</p>")
-    plots = _hist_plots(audit)
-    for title, src in plots[:1]:
-        parts.append(f"<figure>{_img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+    for title, src in _sync_hist(audit):
+        parts.append(f"<figure>{img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
     over = audit["sync"]["over_threshold"]
     parts.append(f"<p>{len(over)} session(s) over threshold.</p>")
     if over:
-        parts.append(_table(["session", "sync verdict", "|drift| ppm", "residual ms", "reasons"],
-                            [[s["session_id"], s["sync_verdict"], None if s["max_abs_drift_ppm"] is None else f"{s['max_abs_drift_ppm']:.0f}",
-                              None if s["max_residual_ms"] is None else f"{s['max_residual_ms']:.3f}", "; ".join(s["reasons"])] for s in over]))
+        parts.append(table(["session", "sync verdict", "|drift| ppm", "residual ms", "reasons"],
+                           [[s["session_id"], s["sync_verdict"], None if s["max_abs_drift_ppm"] is None else f"{s['max_abs_drift_ppm']:.0f}",
+                             None if s["max_residual_ms"] is None else f"{s['max_residual_ms']:.3f}", "; ".join(s["reasons"])] for s in over]))
+    return "\n".join(parts)
 
+
+COVERAGE_MAPS = (("place_x_task", "place × task"), ("person_x_task", "person × task"), ("objects_x_task", "object × task"))
+
+
+def coverage_html(audit: dict, fps: float, maps: tuple[tuple[str, str], ...] = COVERAGE_MAPS, motion: bool = True) -> str:
+    """Counts and entropy per factor, heatmaps of the chosen crossings, and (``motion``) action-space coverage."""
     cov = audit["coverage"]
-    parts.append("<h2>Coverage</h2>")
-    parts.append(f"<p>{cov['episodes']} episodes, {cov['frames']} frames, {cov['hours'] * 60:.1f} minutes; "
-                 f"{len(cov['combinations'])} distinct place × person × task × objects combinations.</p>")
-    parts.append(_table(["factor", "categories", "entropy (bits)", "normalised entropy", "balance min/max"],
-                        [[k, v["categories"], v["entropy_bits"], v["normalised"], v["balance_min_over_max"]] for k, v in cov["by"].items()]))
-    for key, title in (("place_x_task", "place × task"), ("person_x_task", "person × task"), ("objects_x_task", "object × task")):
+    parts = [f"<p>{cov['episodes']} episodes, {cov['frames']} frames, {cov['hours'] * 60:.1f} minutes; "
+             f"{len(cov['combinations'])} distinct place × person × task × objects combinations.</p>",
+             table(["factor", "categories", "entropy (bits)", "normalised entropy", "balance min/max"],
+                   [[k, v["categories"], v["entropy_bits"], v["normalised"], v["balance_min_over_max"]] for k, v in cov["by"].items()])]
+    for key, title in maps:
         cells = cov.get(key)
         if not cells:
             continue
-        parts.append(f"<figure>{_img(_heatmap(cells, title, fps), title)}<figcaption>{title}</figcaption></figure>")
+        parts.append(f"<figure>{img(heatmap(cells, title, fps), title)}<figcaption>{title}</figcaption></figure>")
         parts.append(f"<p class='small'><b>{title}</b> — empty cells ({len(cells['empty'])}): "
                      f"{html.escape(', '.join(cells['empty']) or 'none')}<br>thin cells ({len(cells['thin'])}): "
                      f"{html.escape(', '.join(cells['thin']) or 'none')}</p>")
-    for title, src in plots[1:]:
-        parts.append(f"<figure>{_img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
-    mrows = [[t, f"{m['head_speed'].get('median', 0):.3f}", f"{m['head_speed'].get('p95', 0):.3f}",
-              f"{m['head_turn'].get('median', 0):.3f}", f"{m['wrist_speed'].get('median', 0):.3f}", f"{m['wrist_speed'].get('p95', 0):.3f}"]
-             for t, m in sorted(cov["motion"].items())]
-    parts.append(_table(["task", "head m/s median", "head m/s p95", "head rad/s median", "wrist m/s median", "wrist m/s p95"], mrows))
+    if motion:
+        for title, src in _motion_hist(audit):
+            parts.append(f"<figure>{img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+        mrows = [[t, f"{m['head_speed'].get('median', 0):.3f}", f"{m['head_speed'].get('p95', 0):.3f}",
+                  f"{m['head_turn'].get('median', 0):.3f}", f"{m['wrist_speed'].get('median', 0):.3f}", f"{m['wrist_speed'].get('p95', 0):.3f}"]
+                 for t, m in sorted(cov["motion"].items())]
+        parts.append(table(["task", "head m/s median", "head m/s p95", "head rad/s median", "wrist m/s median", "wrist m/s p95"], mrows))
+    return "\n".join(parts)
 
-    parts.append("<h2>Rights</h2>")
-    parts.append(_table(["session", "subject", "scopes", "expires", "revoked", "research", "commercial", "why not (commercial)"],
-                        [[x["session_id"], x["subject_id"] or "— (no consent.json)", ", ".join(x["scopes"]), x["expires_at"], x["revoked_at"],
-                          _mark(x["usable_research"], "usable", "no"), _mark(x["usable_commercial"], "usable", "no"),
-                          html.escape("; ".join(x["usable_commercial_reasons"]))] for x in audit["rights"]], raw_cols={5, 6, 7}))
-    parts.append("<h3>Exports</h3>")
-    parts.append(_table(["out", "use", "at", "episodes", "subjects"],
-                        [[e["out"], e["use"], e["at"], e["episodes"], ", ".join(e.get("subjects", []))] for e in audit["exports"]])
+
+def rights_table(audit: dict) -> str:
+    """Every session's consent record and what it clears it for."""
+    return table(["session", "subject", "scopes", "expires", "revoked", "research", "commercial", "why not (commercial)"],
+                 [[x["session_id"], x["subject_id"] or "— (no consent.json)", ", ".join(x["scopes"]), x["expires_at"], x["revoked_at"],
+                   mark(x["usable_research"], "usable", "no"), mark(x["usable_commercial"], "usable", "no"),
+                   html.escape("; ".join(x["usable_commercial_reasons"]))] for x in audit["rights"]], raw_cols={5, 6, 7})
+
+
+def rights_html(audit: dict) -> str:
+    """The rights table, the exports made, and where revoked consent was used."""
+    parts = [rights_table(audit), "<h3>Exports</h3>"]
+    parts.append(table(["out", "use", "at", "episodes", "subjects"],
+                       [[e["out"], e["use"], e["at"], e["episodes"], ", ".join(e.get("subjects", []))] for e in audit["exports"]])
                  if audit["exports"] else "<p>No exports recorded.</p>")
     parts.append("<h3>Revoked consent and where it was used</h3>")
     if audit["revoked_used_by"]:
-        parts.append(_table(["subject", "sessions", "exports that used it", "checkpoints that used it"],
-                            [[u["subject_id"], ", ".join(u["sessions"]),
-                              "; ".join(f"{e['out']} ({e['use']}, {e['at']})" for e in u["exports"]) or "none",
-                              "; ".join(c["checkpoint"] for c in u["checkpoints"]) or "none"] for u in audit["revoked_used_by"]]))
+        parts.append(table(["subject", "sessions", "exports that used it", "checkpoints that used it"],
+                           [[u["subject_id"], ", ".join(u["sessions"]),
+                             "; ".join(f"{e['out']} ({e['use']}, {e['at']})" for e in u["exports"]) or "none",
+                             "; ".join(c["checkpoint"] for c in u["checkpoints"]) or "none"] for u in audit["revoked_used_by"]]))
     else:
         parts.append("<p>No revoked consent.</p>")
+    return "\n".join(parts)
 
-    parts.append("<h2>Sample frames</h2><div class='frames'>")
+
+def render(audit: dict, sessions: list[dict], store_root: Path, fps: float) -> str:
+    """The HTML text of the report."""
+    flagged = {f["session_id"] for f in audit["flagged"]}
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>egoworld audit</title><style>{CSS}</style></head><body>",
+             "<h1>egoworld data audit</h1>",
+             f"<p class='small'>store {html.escape(audit['store'])} · spec {html.escape(audit['spec'].get('name', ''))} "
+             f"({html.escape(audit['spec_file'])}) · as of {audit['as_of']} · generated {audit['generated_at']}</p>",
+             summary_cards(audit),
+             "<h2>Flagged sessions</h2>", flagged_html(audit),
+             "<h2>Capture standard</h2>", capture_html(audit),
+             "<h2>Sync</h2>", sync_html(audit),
+             "<h2>Coverage</h2>", coverage_html(audit, fps),
+             "<h2>Rights</h2>", rights_html(audit),
+             "<h2>Sample frames</h2><div class='frames'>"]
     for label, src in sample_frames(store_root, sessions, flagged):
-        parts.append(f"<figure>{_img(src, label)}<figcaption>{html.escape(label)}</figcaption></figure>")
+        parts.append(f"<figure>{img(src, label)}<figcaption>{html.escape(label)}</figcaption></figure>")
     parts.append("</div><p class='small'>⚑ = flagged. Self-contained: every image is inline.</p></body></html>")
     return "\n".join(parts)
 

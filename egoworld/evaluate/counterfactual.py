@@ -11,6 +11,7 @@ For the synthetic square world the "simulator" is its own renderer.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,55 +73,138 @@ def _resize(frames: np.ndarray, size: int) -> torch.Tensor:
     return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="area")
 
 
+def _replay_pair(ds: Any, sessions: dict[int, Any], i: int, context: int, horizon: int) -> dict[str, Any] | None:
+    """Clip ``i``: context, and the simulator's frames for action sequences A (recorded) and B (altered).
+
+    None when the clip's session has no replay or too few recorded controls after the context.
+    """
+    from egoworld.actions import clip_control, control_to_action
+    from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
+
+    C, H = context, horizon
+    ep, start = (int(x) for x in ds.windows()[i])
+    session = sessions.get(ep)
+    if session is None:
+        return None
+    k = start + C - 1
+    controls = recorded_controls(session)
+    if k + H > len(controls):
+        return None
+    hand_scale = json.loads((session / "truth" / "task.json").read_text()).get("hand_scale", 1.0)
+    ca = controls[k:k + H]
+    cb = ca.copy()
+    cb[:, HEAD_YAW] += 0.04
+    cb[:, RIGHT_WRIST_Z] += 0.02
+    cb = clip_control(cb)
+    sim, _ = load_simulator(session)
+    state = recorded_states(session)[k]
+    renders = []
+    for seq in (ca, cb):
+        sim.set_state(state)
+        frames = []
+        for c in seq:
+            sim.step(c)
+            frames.append(sim.render())
+        renders.append(_resize(np.stack(frames), ds.size))
+    sim.close()
+    item = ds[i]
+    return {"sim_a": renders[0], "sim_b": renders[1], "context": item["image"][:C], "context_action": item["action"][:C - 1],
+            "action_a": torch.from_numpy(control_to_action(ca, hand_scale)).float(),
+            "action_b": torch.from_numpy(control_to_action(cb, hand_scale)).float(),
+            "session": str(session), "episode": ep, "start": start}
+
+
 @torch.no_grad()
 def sim_counterfactual(models: dict[str, WorldModel], ds: Any, sessions: dict[int, Any], context: int, horizon: int,
                        max_clips: int = 8) -> dict[str, dict[str, float]]:
     """Counterfactual sensitivity against the MuJoCo simulator, replayed from recorded states."""
     import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco renders)
-    from egoworld.actions import clip_control, control_to_action
-    from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
 
     C, H = context, horizon
     windows = ds.windows()
     usable = [i for i in range(len(ds)) if int(windows[i][0]) in sessions]
     chosen = [usable[j] for j in eval_indices(len(usable), max_clips)] if usable else []
-    d_sims, ctxs, ctx_acts, acts = [], [], [], {"a": [], "b": []}
-    for i in chosen:
-        ep, start = (int(x) for x in windows[i])
-        session = sessions[ep]
-        k = start + C - 1
-        controls = recorded_controls(session)
-        if k + H > len(controls):
-            continue
-        hand_scale = json.loads((session / "truth" / "task.json").read_text()).get("hand_scale", 1.0)
-        ca = controls[k:k + H]
-        cb = ca.copy()
-        cb[:, HEAD_YAW] += 0.04
-        cb[:, RIGHT_WRIST_Z] += 0.02
-        cb = clip_control(cb)
-        sim, _ = load_simulator(session)
-        state = recorded_states(session)[k]
-        renders = []
-        for seq in (ca, cb):
-            sim.set_state(state)
-            frames = []
-            for c in seq:
-                sim.step(c)
-                frames.append(sim.render())
-            renders.append(_resize(np.stack(frames), ds.size))
-        sim.close()
-        d_sims.append(renders[0] - renders[1])
-        item = ds[i]
-        ctxs.append(item["image"][:C])
-        ctx_acts.append(item["action"][:C - 1])
-        acts["a"].append(torch.from_numpy(control_to_action(ca, hand_scale)).float())
-        acts["b"].append(torch.from_numpy(control_to_action(cb, hand_scale)).float())
-    if not d_sims:
+    pairs = [p for p in (_replay_pair(ds, sessions, i, C, H) for i in chosen) if p is not None]
+    if not pairs:
         return {}
-    d_sim, ctx, ctx_act = torch.stack(d_sims), torch.stack(ctxs), torch.stack(ctx_acts)
+    d_sim = torch.stack([p["sim_a"] - p["sim_b"] for p in pairs])
+    ctx, ctx_act = torch.stack([p["context"] for p in pairs]), torch.stack([p["context_action"] for p in pairs])
+    act_a, act_b = torch.stack([p["action_a"] for p in pairs]), torch.stack([p["action_b"] for p in pairs])
     out = {}
     for name, m in models.items():
-        pa, _ = m.open_loop(ctx, torch.cat([ctx_act, torch.stack(acts["a"])], 1))
-        pb, _ = m.open_loop(ctx, torch.cat([ctx_act, torch.stack(acts["b"])], 1))
+        pa, _ = m.open_loop(ctx, torch.cat([ctx_act, act_a], 1))
+        pb, _ = m.open_loop(ctx, torch.cat([ctx_act, act_b], 1))
         out[name] = _stats(pa - pb, d_sim)
     return out
+
+
+@torch.no_grad()
+def counterfactual_frames(models: dict[str, WorldModel], ds: Any, sessions: dict[int, Any], context: int,
+                          horizon: int) -> dict[str, Any] | None:
+    """One start, two action sequences: uint8 frames (C+H, 3, S, S) of the simulator and of each model.
+
+    Keys ``simulator/A``, ``simulator/B``, ``<model>/A``, ``<model>/B`` (the C context frames
+    first, then the H frames each sequence produced), plus ``about``: the clip (session,
+    episode, first frame), C, H and what B changes. The first held clip (in ``eval_indices``
+    order) that replays is used; None when none does.
+    """
+    import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco renders)
+
+    C, H = context, horizon
+    windows = ds.windows()
+    usable = [i for i in range(len(ds)) if int(windows[i][0]) in sessions]
+    for j in eval_indices(len(usable), len(usable)):
+        p = _replay_pair(ds, sessions, usable[j], C, H)
+        if p is not None:
+            break
+    else:
+        return None
+    def to8(x: torch.Tensor) -> torch.Tensor:
+        return (x * 255).round().clamp(0, 255).to(torch.uint8)
+
+    ctx8 = to8(p["context"])
+    out: dict[str, Any] = {"simulator/A": torch.cat([ctx8, to8(p["sim_a"])]),
+                           "simulator/B": torch.cat([ctx8, to8(p["sim_b"])])}
+    for name, m in models.items():
+        for key in ("a", "b"):
+            pred, _ = m.open_loop(p["context"][None], torch.cat([p["context_action"], p[f"action_{key}"]])[None])
+            out[f"{name}/{key.upper()}"] = torch.cat([ctx8, to8(pred[0])])
+    out["about"] = {"session": p["session"], "episode": p["episode"], "start_frame": p["start"], "context": C, "horizon": H,
+                    "A": "the recorded actions",
+                    "B": "the recorded actions, the head turning 0.04 rad a frame more (yaw) and the right wrist moving 2 cm a frame further forward"}
+    return out
+
+
+def write_counterfactual_video(run: str | Path, data: str, path: str | Path, blind: str | Path | None = None,
+                               horizon: int = 10, split: str = "heldout") -> dict[str, Any] | None:
+    """The counterfactual as a video: rows A and B, columns simulator | model (| action-blind).
+
+    Writes ``path`` (H.264) and returns ``about`` (which clip, C, H, what B changes, the columns);
+    None when no clip of ``split`` (else val) replays in the simulator.
+    """
+    from egoworld.evaluate.report import write_video
+    from egoworld.evaluate.truth import Targets
+    from egoworld.train import checkpoint as ck
+    from egoworld.train.data import open_clips
+
+    model, cfg = ck.load_model(run)
+    models = {"model": model}
+    if blind is not None:
+        models["action_blind"] = ck.load_model(blind)[0]
+    C = cfg.context
+    for name in (split, "val"):
+        try:
+            ds = open_clips(data, cfg, name, T=C + horizon)
+        except (ValueError, KeyError):
+            continue
+        if len(ds) == 0 or not hasattr(ds, "store"):
+            continue
+        frames = counterfactual_frames(models, ds, Targets(ds).sessions, C, horizon)
+        if frames is None:
+            continue
+        about = frames.pop("about")
+        cols = {k: torch.cat([frames[f"{k}/A"], frames[f"{k}/B"]], dim=2) for k in ("simulator", *models)}
+        write_video(cols, Path(path))
+        about.update(split=name, columns=list(cols), rows=["A", "B"], file=Path(path).name)
+        return about
+    return None

@@ -17,6 +17,51 @@ from egoworld._atomic import atomic_path
 STYLE = {"model": ("tab:blue", "-"), "copy_last": ("tab:gray", "--"), "action_blind": ("tab:red", ":")}
 
 
+METRIC_LABELS = {"psnr": "PSNR (dB, higher is better)", "ssim": "SSIM (higher is better)",
+                 "probe_all": "state-probe error (m, lower is better)", "probe_object": "object probe error (m)",
+                 "probe_hands": "hand probe error (m)"}
+
+
+def curve_metrics(result: dict[str, Any]) -> list[str]:
+    """The metrics ``result`` has curves for, in display order."""
+    splits = [s for s in result["splits"] if result["splits"][s]]
+    return [m for m in ("psnr", "ssim", "probe_all", "probe_object", "probe_hands")
+            if any(m in result["splits"][s].get("model", {}) for s in splits)]
+
+
+def curve_figure(result: dict[str, Any], metric: str):
+    """A matplotlib figure of ``metric`` vs horizon: a panel per split, a line per model and baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import NullFormatter
+
+    splits = [s for s in result["splits"] if result["splits"][s]]
+    fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.6), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        res = result["splits"][split]
+        for name, curves in res.items():
+            if not isinstance(curves, dict) or metric not in curves:
+                continue
+            y = curves[metric]
+            colour, ls = STYLE.get(name, (None, "-."))
+            ax.plot(range(1, len(y) + 1), y, color=colour, linestyle=ls, label=name)
+        n = res.get("model", {}).get("n_clips")
+        ax.set_xscale("log")
+        ticks = [h for h in (1, 2, 5, 10, 20, 32) if h <= max(result.get("horizons") or [32])]
+        ax.set_xticks(ticks, [str(h) for h in ticks])  # plain labels (mathtext 10ⁿ are slow and less readable)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("horizon (frames)")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize=8)
+        ax.set_title(f"{split} ({n} clips): {metric}" if n else f"{split}: {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(result: dict[str, Any], out: Path) -> list[Path]:
     """One PNG per metric, a panel per split; returns the files written."""
     import matplotlib
@@ -24,26 +69,9 @@ def plot_curves(result: dict[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    splits = [s for s in result["splits"] if result["splits"][s]]
-    metrics = [m for m in ("psnr", "ssim", "probe_all", "probe_object", "probe_hands")
-               if any(m in result["splits"][s].get("model", {}) for s in splits)]
     files = []
-    for metric in metrics:
-        fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.6), squeeze=False)
-        for ax, split in zip(axes[0], splits):
-            res = result["splits"][split]
-            for name, curves in res.items():
-                if not isinstance(curves, dict) or metric not in curves:
-                    continue
-                y = curves[metric]
-                colour, ls = STYLE.get(name, (None, "-."))
-                ax.plot(range(1, len(y) + 1), y, color=colour, linestyle=ls, label=name)
-            ax.set_xscale("log")
-            ax.set_xlabel("horizon (frames)")
-            ax.set_title(f"{split}: {metric}")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.tight_layout()
+    for metric in curve_metrics(result):
+        fig = curve_figure(result, metric)
         path = out / f"{metric}_vs_horizon.png"
         with atomic_path(path, ".png") as tmp:
             fig.savefig(tmp, dpi=90, format="png")

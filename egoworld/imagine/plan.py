@@ -1,0 +1,364 @@
+"""Planning over the 20-D control: CEM and MPPI with a receding horizon and a warm start.
+
+The planner knows nothing about what it plans in. It proposes batches of control sequences and
+asks a ``rollout_cost(controls (N, T, 20)) -> cost (N,)`` callable to score them; the world model
+(``WorldModelCost``: a batched latent rollout from the filtered current state, no decoding) and
+the true simulator (the sim-oracle in ``egoworld.evaluate.closed_loop``) are two such callables,
+so "how much worse is planning in the model than planning in the world?" compares like with like.
+
+The decision variable is a short sequence of *knots*: each knot is one control held for
+``repeat`` frames, over the planned control columns only (``dims``; the others stay at rest:
+head still, wrist orientation kept). Knots live in a normalised box [-1, 1]^D that maps onto the
+control limits (``CONTROL_LOW``/``HIGH``, deltas scaled by ``scale``; grips span [0, 1]), so one
+standard deviation means the same thing in every column. After each knot is executed the mean
+is shifted by one knot (warm start) and the next plan starts from it.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW, control_to_action
+
+# Planned control columns (egoworld.actions: head 0-5, left wrist 6-11 + grip 12, right wrist 13-18 + grip 19).
+DIMS = {
+    "hands": (6, 7, 8, 12, 13, 14, 15, 19),  # wrist translations + grips: the head keeps looking at the table
+    "wrists": tuple(range(6, 20)),  # + wrist rotations
+    "all": tuple(range(CONTROL_DIM)),
+}
+GRIPS = (12, 19)
+
+RolloutCost = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class PlannerConfig:
+    """Every knob of a planner; the CLI options of `egoworld plan` map onto these fields."""
+
+    method: str = "cem"  # cem | mppi
+    horizon: int = 4  # knots looked ahead
+    repeat: int = 3  # frames each knot's control is held (the replanning cadence, in frames)
+    samples: int = 64  # candidate sequences per iteration
+    iterations: int = 3
+    elites: int = 8  # CEM: the best this many refit the sampling distribution
+    temperature: float = 0.5  # MPPI: softmax temperature in units of the cost's standard deviation
+    init_std: float = 0.3  # sampling std at each replan, in the normalised box (wider: a weak model gets exploited)
+    min_std: float = 0.05
+    momentum: float = 0.1  # CEM: share of the old mean kept at each refit
+    dims: str = "hands"
+    scale: float = 0.5  # share of the per-frame control limits the planned deltas may use
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("cem", "mppi"):
+            raise ValueError(f"planner method must be 'cem' or 'mppi', got {self.method!r}")
+        if self.dims not in DIMS:
+            raise ValueError(f"planner dims must be one of {', '.join(DIMS)}, got {self.dims!r}")
+        if min(self.horizon, self.repeat, self.samples, self.iterations) < 1:
+            raise ValueError("horizon, repeat, samples and iterations must be ≥ 1")
+        self.elites = max(1, min(self.elites, self.samples))
+
+    @property
+    def frames(self) -> int:
+        """Frames one rollout covers."""
+        return self.horizon * self.repeat
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PlanResult:
+    controls: np.ndarray  # (frames, 20): the chosen sequence (execute the first `repeat` rows)
+    cost: float  # its cost (CEM: as scored; MPPI: the best scored sample)
+    seconds: float
+    evaluations: int
+
+
+class Parametrisation:
+    """Knots (N, K, D) in [-1, 1] ↔ per-frame controls (N, K·repeat, 20)."""
+
+    def __init__(self, dims: str = "hands", repeat: int = 1, scale: float = 0.5) -> None:
+        self.cols = np.array(DIMS[dims])
+        self.repeat = repeat
+        lo, hi = CONTROL_LOW * scale, CONTROL_HIGH * scale
+        lo[list(GRIPS)], hi[list(GRIPS)] = 0.0, 1.0
+        self.mid = ((lo + hi) / 2)[self.cols]
+        self.half = ((hi - lo) / 2)[self.cols]
+
+    @property
+    def dim(self) -> int:
+        return len(self.cols)
+
+    def controls(self, knots: np.ndarray) -> np.ndarray:
+        """Controls for knots (..., K, D); unplanned columns at rest (no head or wrist-orientation change)."""
+        out = np.zeros(knots.shape[:-1] + (CONTROL_DIM,))
+        out[..., self.cols] = self.mid + self.half * np.clip(knots, -1.0, 1.0)
+        return np.repeat(out, self.repeat, axis=-2)
+
+
+class Planner:
+    """Shared machinery of CEM and MPPI: sampling, the warm-started mean, the knot ↔ control map."""
+
+    def __init__(self, cfg: PlannerConfig) -> None:
+        self.cfg = cfg
+        self.param = Parametrisation(cfg.dims, cfg.repeat, cfg.scale)
+        self.reset(cfg.seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the warm start (a new episode); reseed when ``seed`` is given."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.mean = np.zeros((self.cfg.horizon, self.param.dim))
+
+    def advance(self, knots: int = 1) -> None:
+        """Warm start: drop the executed knots, pad the end with the prior mean: no motion, grip 0.5
+        (between the release and grasp thresholds, so whatever is held stays held)."""
+        self.mean = np.concatenate([self.mean[knots:], np.zeros((min(knots, self.cfg.horizon), self.param.dim))])
+
+    def sample(self, mean: np.ndarray, std: np.ndarray | float) -> np.ndarray:
+        eps = self.rng.standard_normal((self.cfg.samples,) + mean.shape)
+        u = np.clip(mean + std * eps, -1.0, 1.0)
+        u[0] = np.clip(mean, -1.0, 1.0)  # the warm-started mean is always a candidate
+        return u
+
+    def plan(self, rollout_cost: RolloutCost) -> PlanResult:
+        raise NotImplementedError
+
+    def random_knots(self, n: int = 1) -> np.ndarray:
+        """Uniform knots over the box: the random-action baseline in the same parametrisation."""
+        return self.rng.uniform(-1.0, 1.0, (n, self.cfg.horizon, self.param.dim))
+
+
+class CEM(Planner):
+    """Cross-entropy method: refit a diagonal Gaussian to the elites; execute the best sequence scored."""
+
+    def plan(self, rollout_cost: RolloutCost) -> PlanResult:
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        mean, std = self.mean.copy(), np.full_like(self.mean, cfg.init_std)
+        best_u, best_c, evals = mean, np.inf, 0
+        for _ in range(cfg.iterations):
+            u = self.sample(mean, std)
+            c = np.asarray(rollout_cost(self.param.controls(u)), dtype=np.float64)
+            evals += len(u)
+            order = np.argsort(c, kind="stable")
+            if c[order[0]] < best_c:
+                best_u, best_c = u[order[0]].copy(), float(c[order[0]])
+            elite = u[order[: cfg.elites]]
+            mean = cfg.momentum * mean + (1 - cfg.momentum) * elite.mean(0)
+            std = np.maximum(elite.std(0), cfg.min_std)
+        self.mean = best_u.copy()
+        return PlanResult(self.param.controls(best_u), best_c, time.perf_counter() - t0, evals)
+
+
+class MPPI(Planner):
+    """Model-predictive path integral: the mean moves to the cost-softmax-weighted average of samples."""
+
+    def plan(self, rollout_cost: RolloutCost) -> PlanResult:
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        mean, best_c, evals = self.mean.copy(), np.inf, 0
+        for _ in range(cfg.iterations):
+            u = self.sample(mean, cfg.init_std)
+            c = np.asarray(rollout_cost(self.param.controls(u)), dtype=np.float64)
+            evals += len(u)
+            best_c = min(best_c, float(c.min()))
+            w = np.exp(-(c - c.min()) / (cfg.temperature * (c.std() + 1e-9)))
+            mean = np.tensordot(w / w.sum(), u, axes=1)
+        self.mean = mean
+        return PlanResult(self.param.controls(mean), best_c, time.perf_counter() - t0, evals)
+
+
+def make_planner(cfg: PlannerConfig) -> Planner:
+    return (CEM if cfg.method == "cem" else MPPI)(cfg)
+
+
+# ----------------------------------------------------------------------------- the world model as cost
+
+
+@dataclass
+class Objective:
+    """What a rollout is scored by (lower cost is better).
+
+    ``progress``: the reward head predicts the task's progress level (the data's ``next.reward``);
+    a rollout scores its mean over the horizon (getting there sooner counts) plus ``terminal`` ×
+    the last step. ``success``: weight of the continuation head's P(episode over) = P(success).
+    ``goal``: weight of the latent distance to an encoded goal image (total variation between the
+    rollout's prior latent distributions and the goal's posterior, averaged over latents).
+    """
+
+    progress: float = 1.0
+    terminal: float = 1.0
+    success: float = 0.0
+    goal: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WorldModelCost:
+    """Score control sequences by imagining them from the model's filtered current state.
+
+    ``observe(image, control)`` is called once per real frame (``control``: what moved the body
+    from the previous frame to this one; ``None`` for the first frame). Each plan re-filters the
+    last ``context`` frames (the model was trained on clips that start from its learned initial
+    state, so a fixed short window stays in distribution) and rolls every candidate out with the
+    prior in one batch — latent only, nothing is decoded.
+    """
+
+    def __init__(self, model, hand_scale: float | np.ndarray = 1.0, context: int = 8, objective: Objective | None = None,
+                 goal_image: np.ndarray | None = None) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.size = int(model.cfg.image_size)
+        self.hand_scale = hand_scale
+        self.context = max(1, int(context))
+        self.objective = objective or Objective(goal=1.0 if goal_image is not None else 0.0)
+        self.frames: deque = deque(maxlen=self.context)
+        self.actions: deque = deque(maxlen=self.context)
+        self._start = None
+        self.goal_probs = None if goal_image is None else self.encode_goal(goal_image)
+        self.filter_seconds = 0.0
+
+    def _image(self, image: np.ndarray):
+        """(H, W, 3) uint8 → (3, S, S) uint8 at the model's size (area filter, as the loader scales video)."""
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = torch.nn.functional.interpolate(x[None].float(), size=(self.size, self.size), mode="area")[0]
+            x = x.round().clamp(0, 255).to(torch.uint8)
+        return x
+
+    def reset(self) -> None:
+        self.frames.clear()
+        self.actions.clear()
+        self._start = None
+
+    def observe(self, image: np.ndarray, control: np.ndarray | None = None) -> None:
+        if control is not None and self.frames:
+            self.actions.append(control_to_action(np.asarray(control, dtype=np.float64), self.hand_scale))
+        self.frames.append(self._image(image))
+        while len(self.actions) > len(self.frames) - 1:
+            self.actions.popleft()
+        self._start = None
+
+    def start_state(self):
+        """The posterior state at the last observed frame (filtered over the window)."""
+        if self._start is None:
+            torch = self.torch
+            if not self.frames:
+                raise RuntimeError("WorldModelCost.observe(image) must be called before planning")
+            t0 = time.perf_counter()
+            img = torch.stack(list(self.frames))[None]
+            T = img.shape[1]
+            act = np.zeros((T, self.model.cfg.action_dim), np.float32)
+            if self.actions:
+                act[: len(self.actions)] = np.stack(self.actions)
+            valid = torch.zeros(1, T, dtype=torch.bool)
+            valid[0, : len(self.actions)] = True
+            with torch.no_grad():
+                posts, _ = self.model.observe(img, torch.from_numpy(act)[None], valid, sample=False)
+            from egoworld.model import State
+
+            self._start = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
+            self.filter_seconds = time.perf_counter() - t0
+        return self._start
+
+    def encode_goal(self, image: np.ndarray):
+        torch = self.torch
+        img = self._image(image)[None, None]
+        act = torch.zeros(1, 1, self.model.cfg.action_dim)
+        with torch.no_grad():
+            posts, _ = self.model.observe(img, act, torch.zeros(1, 1, dtype=torch.bool), sample=False)
+        return posts.probs[:, 0]  # (1, stoch, classes)
+
+    def __call__(self, controls: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        start = self.start_state()
+        N = len(controls)
+        act = torch.from_numpy(control_to_action(controls, self.hand_scale).astype(np.float32))
+        s = type(start)(start.h.expand(N, -1), start.z.expand(N, -1, -1), start.probs.expand(N, -1, -1))
+        o = self.objective
+        with torch.no_grad():
+            states = self.model.imagine(s, act, sample=False)
+            feat = states.feat()
+            cost = torch.zeros(N)
+            if o.progress:
+                r = self.model.reward(feat)  # (N, T)
+                cost -= o.progress * (r.mean(1) + o.terminal * r[:, -1])
+            if o.success:
+                cost -= o.success * (1.0 - self.model.cont(feat)).mean(1)
+            if o.goal and self.goal_probs is not None:
+                tv = 0.5 * (states.probs - self.goal_probs[:, None]).abs().sum(-1).mean(-1)  # (N, T)
+                cost += o.goal * (tv.mean(1) + o.terminal * tv[:, -1])
+        return cost.numpy().astype(np.float64)
+
+
+@dataclass
+class MPC:
+    """Receding-horizon control: plan, execute one knot (``repeat`` frames), shift, replan."""
+
+    planner: Planner
+    cost: RolloutCost
+    queue: list = field(default_factory=list)
+    replans: list = field(default_factory=list)  # PlanResult of every replan
+
+    def reset(self, seed: int | None = None) -> None:
+        self.planner.reset(seed)
+        self.queue.clear()
+        self.replans.clear()
+
+    def act(self) -> np.ndarray:
+        if not self.queue:
+            res = self.planner.plan(self.cost)
+            self.replans.append(res)
+            self.queue.extend(res.controls[: self.planner.cfg.repeat])
+            self.planner.advance(1)
+        return self.queue.pop(0)
+
+
+def load_planning_model(run) -> tuple:
+    """``(model, config)`` from a run or checkpoint folder, for planning only.
+
+    Planning never decodes, so a checkpoint whose *decoder* no longer matches the code (an older
+    run after a decoder change) still plans: every other weight must load exactly; the decoder is
+    left as built (and unused). Anything else that does not match is an error, as in ``load_model``.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    from egoworld.model import Config, WorldModel
+    from egoworld.train import checkpoint as ck
+
+    try:
+        return ck.load_model(run)
+    except RuntimeError:
+        d = ck.resolve(run)
+        cfg = Config.from_dict(json.loads((d / "config.json").read_text()))
+        model = WorldModel(cfg)
+        weights = {k: v for k, v in load_file(str(d / "model.safetensors")).items() if not k.startswith("decoder.")}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        bad = [k for k in list(missing) + list(unexpected) if not k.startswith("decoder.")]
+        if bad:
+            raise RuntimeError(f"{d}: weights do not match the model beyond the decoder: {bad[:8]}") from None
+        return model.eval(), cfg
+
+
+def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.ndarray = 1.0, context: int | None = None,
+               objective: Objective | None = None, goal_image: np.ndarray | None = None) -> tuple[MPC, WorldModelCost]:
+    """A world-model MPC controller; feed real frames to the returned cost's ``observe``."""
+    cfg = cfg or PlannerConfig()
+    cost = WorldModelCost(model, hand_scale, context or model.cfg.context, objective, goal_image)
+    return MPC(make_planner(cfg), cost), cost
+
+
+__all__ = ["CEM", "DIMS", "MPC", "MPPI", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
+           "WorldModelCost", "load_planning_model", "make_planner", "wm_planner"]
