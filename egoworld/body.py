@@ -43,22 +43,30 @@ def _rodrigues_terms(v: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 _TERMS = [_rodrigues_terms(_THUMB_OPEN, _THUMB_AXIS)] + [_rodrigues_terms(_FINGER_OPEN, _FINGER_AXIS)] * 4
+# Constants of finger_keypoints, computed once and laid out component-major — (xyz, finger·joint),
+# so the per-call arithmetic runs over long rows (the same operations, element for element).
+_CUM_FLEX = np.cumsum(_MAX_FLEX, axis=1).ravel()  # (15,) cumulative flexion at full grip
+_V, _C1, _C2 = (np.repeat(np.stack([t[i] for t in _TERMS]).T, 3, axis=1) for i in range(3))  # (3, 15)
+_SEG_LEN = SEGMENT_LENGTHS.ravel()  # (15,)
+_BASES_T = _BASES.T[:, :, None]  # (3, 5, 1)
 
 
 def finger_keypoints(grip: np.ndarray | float, scale: np.ndarray | float = 1.0, side: str = "right") -> np.ndarray:
     """The 21 keypoints in the wrist frame for a grip in [0, 1]; shape (..., 21, 3)."""
     grip = np.clip(np.asarray(grip, dtype=np.float64), 0.0, 1.0)
-    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), grip.shape)
+    scale = np.asarray(scale, dtype=np.float64)
+    if scale.ndim:  # (a scalar broadcasts to any grip shape)
+        scale = np.broadcast_to(scale, grip.shape)
     out = np.zeros(grip.shape + (N_KEYPOINTS, 3))
-    phi = grip[..., None, None] * np.cumsum(_MAX_FLEX, axis=1)  # (..., 5, 3) cumulative flexion
-    cos, sin = np.cos(phi)[..., None], np.sin(phi)[..., None]
-    v = np.stack([t[0] for t in _TERMS])[:, None]  # (5, 1, 3)
-    c1 = np.stack([t[1] for t in _TERMS])[:, None]
-    c2 = np.stack([t[2] for t in _TERMS])[:, None]
-    dirs = v * cos + c1 * sin + c2 * (1 - cos)  # (..., 5, 3, 3) direction of each segment
-    seg = np.cumsum(SEGMENT_LENGTHS[..., None] * dirs, axis=-2)  # (..., 5, 3, 3)
-    pts = np.concatenate([np.broadcast_to(_BASES[:, None], seg.shape[:-2] + (1, 3)), _BASES[:, None] + seg], axis=-2)
-    out[..., 1:, :] = pts.reshape(grip.shape + (20, 3))
+    phi = grip[..., None] * _CUM_FLEX  # (..., 15) cumulative flexion of each finger joint
+    cos, sin = np.cos(phi)[..., None, :], np.sin(phi)[..., None, :]
+    dirs = _V * cos + _C1 * sin + _C2 * (1 - cos)  # (..., 3, 15) direction of each segment
+    seg = (_SEG_LEN * dirs).reshape(grip.shape + (3, 5, 3))  # (..., xyz, finger, joint), summed along joints:
+    seg[..., 1] += seg[..., 0]
+    seg[..., 2] += seg[..., 1]
+    pts = out[..., 1:, :].reshape(grip.shape + (5, 4, 3))  # a view: the four keypoints of each finger
+    pts[..., 0, :] = _BASES
+    pts[..., 1:, :] = np.moveaxis(_BASES_T + seg, -3, -1)
     out *= scale[..., None, None]
     if side == "left":
         out[..., 1] *= -1.0

@@ -9,7 +9,7 @@ import torch
 
 from egoworld.evaluate.counterfactual import synthetic_counterfactual
 from egoworld.evaluate.metrics import psnr, ssim
-from egoworld.evaluate.probe import RidgeProbe
+from egoworld.evaluate.probe import MLPProbe, RidgeProbe
 from egoworld.model import preset
 from egoworld.train import checkpoint as ck
 from egoworld.train.loop import train
@@ -51,6 +51,25 @@ def test_ridge_probe_recovers_a_linear_map():
     y = x @ w + 0.5
     probe = RidgeProbe.fit(x, y, l2=1e-6)
     assert torch.allclose(probe(x), y, atol=1e-3)
+
+
+def test_mlp_probe_reads_a_camera_frame_product_a_linear_probe_cannot():
+    """Target = R(yaw)ᵀ·p with yaw and p as separate feature columns: the case of camera-frame positions."""
+    g = torch.Generator().manual_seed(1)
+    n = 3000
+    yaw, p = torch.rand(n, generator=g) * 2 - 1, torch.randn(n, 2, generator=g) * 0.3
+    x = torch.cat([yaw[:, None], p, torch.randn(n, 5, generator=g) * 0.1], 1)  # + nuisance columns
+    c, s = yaw.cos(), yaw.sin()
+    y = torch.stack([c * p[:, 0] + s * p[:, 1], -s * p[:, 0] + c * p[:, 1]], 1)
+    fit, test = slice(0, 2500), slice(2500, None)
+    ridge = RidgeProbe.fit(x[fit], y[fit], l2=1e-3)
+    mlp = MLPProbe.fit(x[fit], y[fit], group=torch.arange(2500) // 10, epochs=300, patience=30)
+    err = lambda probe: (probe(x[test]) - y[test]).square().mean().sqrt().item()  # noqa: E731
+    spread = y[test].std(0).square().mean().sqrt().item()
+    assert err(mlp) < 0.35 * err(ridge), (err(mlp), err(ridge))
+    assert err(mlp) < 0.2 * spread
+    again = MLPProbe.fit(x[fit], y[fit], group=torch.arange(2500) // 10, epochs=300, patience=30)
+    assert torch.equal(again(x[test]), mlp(x[test]))  # seeded: the same probe every time
 
 
 def test_counterfactual_sensitivity_conditioned_vs_blind(runs):

@@ -43,3 +43,14 @@ def test_nothing_happens_without_the_person():
             ep.sim.step(np.r_[np.zeros(12), 0.15, np.zeros(6), 0.15])
         assert not ep.task.success(), task
         assert ep.task.progress() < 0.5, task
+
+
+def test_progress_starts_near_zero():
+    """Progress at reset is only the reach term: the start positions are read after kinematics ran."""
+    from egoworld.capture.sim.record import setup_episode
+
+    for task in ("push", "pick_place", "stack"):
+        for seed in range(3):
+            ep = setup_episode(SessionConfig(task=task, seed=seed))
+            assert ep.task.progress() <= 0.25, (task, seed, ep.task.progress())
+            assert np.abs(ep.task._initial).max() > 0.05, (task, seed)  # real positions, not the zeros of an un-forwarded model

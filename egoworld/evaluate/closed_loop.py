@@ -419,25 +419,26 @@ def summarise(rows: list[dict], cfg: ClosedLoopConfig) -> dict[str, Any]:
     return {"table": table, "overall": overall, "model_over_oracle": ratio}
 
 
+def _rows(result: dict[str, Any], fmt: Callable[[dict], str], all_label: str = "all") -> list[tuple[str, str, list[str]]]:
+    """(task, split, one formatted cell per method) for every task × split, then the overall rows."""
+    methods = result["config"]["methods"]
+    rows = [(task, s, cells) for task, by in result["table"].items() for s, cells in by.items()]
+    rows += [(all_label, s, cells) for s, cells in result["overall"].items()]
+    return [(task, s, ["—" if not cells.get(m, {}).get("n") else fmt(cells[m]) for m in methods]) for task, s, cells in rows]
+
+
 def print_table(result: dict[str, Any], echo: Callable[[Any], None] | None = None) -> None:
     """The closed-loop table with rich: one row per task × split, success % / progress gain per actor."""
     from rich.console import Console
     from rich.table import Table
 
-    methods = result["config"]["methods"]
     t = Table(title=f"closed loop: success % · progress gain (final progress) — {result['config']['max_steps']} frames")
     t.add_column("task")
     t.add_column("places")
-    for m in methods:
+    for m in result["config"]["methods"]:
         t.add_column(m, justify="right")
-    rows = [(task, s, cells) for task, by in result["table"].items() for s, cells in by.items()]
-    rows += [("all", s, cells) for s, cells in result["overall"].items()]
-    for task, s, cells in rows:
-        out = []
-        for m in methods:
-            c = cells.get(m, {})
-            out.append("—" if not c.get("n") else f"{100 * c['success']:.0f}% · {c['progress_gain']:+.2f} ({c['progress']:.2f}) n={c['n']}")
-        t.add_row(task, s, *out)
+    for task, s, cells in _rows(result, lambda c: f"{100 * c['success']:.0f}% · {c['progress_gain']:+.2f} ({c['progress']:.2f}) n={c['n']}"):
+        t.add_row(task, s, *cells)
     (echo or Console().print)(t)
 
 
@@ -445,14 +446,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     """The same table as ``print_table`` in Markdown (for docs and reports): success % · progress gain (n)."""
     methods = result["config"]["methods"]
     lines = ["| task | places | " + " | ".join(methods) + " |", "|---|---|" + "---:|" * len(methods)]
-    rows = [(task, s, cells) for task, by in result["table"].items() for s, cells in by.items()]
-    rows += [("**all**", s, cells) for s, cells in result["overall"].items()]
-    for task, s, cells in rows:
-        out = []
-        for m in methods:
-            c = cells.get(m, {})
-            out.append("—" if not c.get("n") else f"{100 * c['success']:.0f} % · {c['progress_gain']:+.2f} ({c['n']})")
-        lines.append(f"| {task} | {s.replace('_', '-')} | " + " | ".join(out) + " |")
+    for task, s, cells in _rows(result, lambda c: f"{100 * c['success']:.0f} % · {c['progress_gain']:+.2f} ({c['n']})", "**all**"):
+        lines.append(f"| {task} | {s.replace('_', '-')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from egoworld.evaluate.metrics import psnr, ssim
-from egoworld.evaluate.probe import RidgeProbe, rmse_by_group
+from egoworld.evaluate.probe import MLPProbe, RidgeProbe, rmse_by_group
 from egoworld.model import WorldModel
 from egoworld.train.data import collate
 
@@ -35,35 +35,46 @@ def batches(ds: Any, indices: list[int], batch_size: int) -> list[dict[str, torc
 
 @torch.no_grad()
 def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any, l2: float = 10.0,
-              context: int | None = None) -> RidgeProbe:
-    """Ridge probe from state features to true positions, on (training) clips.
+              context: int | None = None, kind: str = "mlp") -> RidgeProbe | MLPProbe:
+    """State probe (``kind`` "mlp" or "ridge") from state features to true positions, on (training) clips.
 
     Fitted on the filtered (posterior) features of every frame and, with ``context``, also on the
     open-loop (prior) features imagined from the first ``context`` frames under the recorded
     actions: the probe is then applied to both kinds (copy-last reads a filtered state, the model
     imagined ones), and a probe fitted on one kind alone extrapolates on the other.
     """
-    xs, ys = [], []
+    xs, ys, gs = [], [], []
+    n_clips = 0
     for b in bs:
         valid = b.get("action_valid")
         posts, _ = model.observe(b["image"], b["action"], valid, sample=False)
         y = targets(b)
         feats, ys_b = [posts.feat()], [y]
-        T = b["image"].shape[1]
+        B, T = b["image"].shape[:2]
+        clip = (n_clips + torch.arange(B))[:, None].expand(B, T)
+        gs_b = [clip]
         if context is not None and 1 <= context < T:
             _, _, states = model.predict(b["image"][:, :context], b["action"][:, :T - 1], valid=None if valid is None else valid[:, :T - 1])
             feats.append(states.feat())
             ys_b.append(y[:, context:])
-        for f, t in zip(feats, ys_b):
+            gs_b.append(clip[:, context:])
+        n_clips += B
+        for f, t, g in zip(feats, ys_b, gs_b):
             ok = torch.isfinite(t).all(-1)
             xs.append(f[ok])
             ys.append(t[ok])
-    return RidgeProbe.fit(torch.cat(xs), torch.cat(ys), l2)
+            gs.append(g[ok])
+    x, y = torch.cat(xs), torch.cat(ys)
+    if kind == "ridge":
+        return RidgeProbe.fit(x, y, l2)
+    if kind == "mlp":
+        return MLPProbe.fit(x, y, torch.cat(gs))
+    raise ValueError(f"unknown probe kind {kind!r} (mlp or ridge)")
 
 
 @torch.no_grad()
 def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]], context: int, horizon: int,
-                    probe: RidgeProbe | None, targets: Any, copy_last: bool = False) -> dict[str, Any]:
+                    probe: RidgeProbe | MLPProbe | None, targets: Any, copy_last: bool = False) -> dict[str, Any]:
     """Per-horizon means (lists of length ``horizon``) of psnr, ssim and probe RMSE per group.
 
     ``copy_last``: score the copy-last baseline instead (frames: the last context frame; probe:

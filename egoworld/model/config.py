@@ -47,6 +47,7 @@ class Config:
     # --- losses ---
     image_scale: float = 1.0
     state_scale: float = 1.0
+    ego_scale: float = 1.0  # head-frame wrist positions + gravity direction (``egocentric``); 0: no such head
     reward_scale: float = 1.0
     cont_scale: float = 1.0
     dyn_scale: float = 0.5  # KL balancing: train the prior toward the posterior ...
@@ -89,6 +90,8 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
+        if "ego_scale" not in d:  # written before the egocentric head existed: such models have none
+            d = {**d, "ego_scale": 0.0}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

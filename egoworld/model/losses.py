@@ -3,6 +3,7 @@
 One-step terms (per frame, averaged over batch and time):
   image   squared error summed over pixels (images in [0, 1])
   state   symlog squared error of the proprioceptive state
+  ego     squared error of its egocentric part (wrists in the head frame, gravity; ``egocentric``)
   reward  twohot cross-entropy over symlog bins (only where the clip has a reward label)
   cont    Bernoulli log-loss of "the episode continues"
   dyn     max(free, KL(sg(q) || p))   trains the prior toward the posterior
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from egoworld.model.nets import Noise, categorical_kl, sample_onehot, symlog, twohot
+from egoworld.model.nets import Noise, categorical_kl, egocentric, sample_onehot, symlog, twohot
 from egoworld.model.rssm import State
 from egoworld.model.world_model import WorldModel
 
@@ -54,6 +55,10 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     rot = model.head_rotation(action[:, :T - 1], None if valid is None else valid[:, :T - 1])
     m["image"] = _image_loss(model.decode(feat[:, 1:], ref, rot), image[:, 1:]).mean()
     m["state"] = (model.state_head(feat) - symlog(batch["state"])).square().sum(-1).mean()
+    use_ego = model.ego_head is not None
+    if use_ego:
+        ego = egocentric(batch["state"])
+        m["ego"] = (model.ego_head(feat) - ego).square().sum(-1).mean()
     if "reward" in batch:
         has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
         has = (has if has.dim() == 2 else has[:, None].expand(B, T)).to(feat.dtype)
@@ -66,14 +71,14 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
     m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
     total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
-             + cfg.rep_scale * m["rep"] + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
+             + cfg.rep_scale * m["rep"] + cfg.ego_scale * m.get("ego", 0.0) + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
 
     K = min(cfg.overshoot, T - 1)
     if K > 0:
         starts = torch.arange(0, T - K, cfg.overshoot_stride, device=image.device)
         S = len(starts)
         state = State(posts.h[:, starts].flatten(0, 1), posts.z[:, starts].flatten(0, 1), posts.probs[:, starts].flatten(0, 1))
-        kl_sum = st_sum = 0.0
+        kl_sum = st_sum = ego_sum = 0.0
         for d in range(1, K + 1):
             h = model.rssm.deter_step(state, act[:, starts + d - 1].flatten(0, 1))
             probs = model.rssm.prior(h)
@@ -83,6 +88,8 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
             f = state.feat()
             st_sum = st_sum + (model.state_head(f) - symlog(batch["state"][:, starts + d].flatten(0, 1))).square().sum(-1).mean()
+            if use_ego:
+                ego_sum = ego_sum + (model.ego_head(f) - ego[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
         ol_ref = model.reference(image[:, starts].flatten(0, 1), feat[:, starts].flatten(0, 1))
         span = starts[:, None] + torch.arange(K, device=image.device)  # actions s … s+K-1
         ol_valid = None if valid is None else valid[:, span].flatten(0, 1)
@@ -90,8 +97,11 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         ol_rot = None if ol_rot is None else ol_rot[:, -1:]
         m["ol_image"] = _image_loss(model.decode(f[:, None], ol_ref, ol_rot)[:, 0], image[:, starts + K].flatten(0, 1)).mean()
         m["ol_kl"], m["ol_state"] = kl_sum / K, st_sum / K
+        if use_ego:
+            m["ol_ego"] = ego_sum / K
         total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
-                 + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]))
+                 + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]
+                                                + cfg.ego_scale * m.get("ol_ego", 0.0)))
     metrics = {k: float(v.detach()) for k, v in m.items()}
     metrics["loss"] = float(total.detach())
     return total, metrics

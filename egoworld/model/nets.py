@@ -171,6 +171,23 @@ def quat_matrix(q: torch.Tensor) -> torch.Tensor:
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(q.shape[:-1] + (3, 3))
 
 
+EGO_DIM = 9
+EGO_POS_SCALE = 0.25  # metres: a wrist's head-frame spread, so each target column is O(1)
+
+
+def egocentric(state: torch.Tensor) -> torch.Tensor:
+    """The 21-D world-frame state (head p, q; left/right wrist p, q) → what the body can sense (..., 9).
+
+    Both wrists' positions in the head camera's frame (x right, y down, z forward; / 0.25 m) and
+    gravity's direction in that frame. Why: the world frame's origin is a property of the room, not
+    of anything in view, so a latent cannot know it; these are what the images and the body show.
+    """
+    state = state.float()
+    rt = quat_matrix(state[..., 3:7]).transpose(-1, -2)  # world → head
+    wrists = [(rt @ (state[..., c:c + 3] - state[..., 0:3]).unsqueeze(-1)).squeeze(-1) / EGO_POS_SCALE for c in (7, 14)]
+    return torch.cat(wrists + [-rt[..., :, 2]], -1)
+
+
 def axis_angle_matrix(w: torch.Tensor) -> torch.Tensor:
     """Rotation matrices (..., 3, 3) of axis-angle vectors (..., 3) (Rodrigues)."""
     theta = w.norm(dim=-1, keepdim=True).unsqueeze(-1)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from egoworld.model.config import Config
-from egoworld.model.nets import ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, mlp, quat_matrix, symexp
+from egoworld.model.nets import EGO_DIM, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, mlp, quat_matrix, symexp
 from egoworld.model.rssm import RSSM, State
 
 
@@ -47,6 +47,8 @@ class WorldModel(nn.Module):
         # Heads read the feature [h, z]: the proprioceptive state (head + wrist poses) of that frame
         # (in imagination: the *next* state), task progress as twohot over symlog bins, continuation.
         self.state_head = mlp(cfg.feat_size, cfg.hidden, cfg.state_dim, cfg.head_layers)
+        # ... and what of it the body senses and the eyes see: wrists in the head frame, gravity (``egocentric``).
+        self.ego_head = mlp(cfg.feat_size, cfg.hidden, EGO_DIM, cfg.head_layers) if cfg.ego_scale > 0 else None
         self.reward_head = mlp(cfg.feat_size, cfg.hidden, cfg.reward_bins, cfg.head_layers)
         self.cont_head = mlp(cfg.feat_size, cfg.hidden, 1, cfg.head_layers)
         nn.init.zeros_(self.reward_head[-1].weight)  # DreamerV3: start reward predictions at 0

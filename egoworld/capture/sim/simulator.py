@@ -8,16 +8,16 @@ The whole state — physics, mocap poses, grasps, the motion tangents — is one
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation as R
 
-from egoworld.actions import BodyPose, apply_control
+from egoworld.actions import BodyPose
 from egoworld.body import FINGERS, SIDES, finger_keypoints
 
-_SEG_FROM = np.array([1 + 4 * f + j for f in range(5) for j in range(3)])  # keypoint at each segment's base
 GRASP_CLOSE = 0.55  # grip above which a palm grasps what is within reach
 GRASP_OPEN = 0.35  # grip below which it lets go
 GRASP_REACH = 0.035  # extra distance beyond an object's radius at which a grasp still takes
@@ -29,14 +29,117 @@ def _hermite(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s**3 - 2 * s**2 + s, 2 * s**2 - s**3
 
 
+_Z_TO = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])  # v ↦ (v_z, −v_y, v_x, 0)
+_W = np.array([1.0, 0.0, 0.0, 0.0])
+
+
 def _z_to(v: np.ndarray) -> np.ndarray:
     """Quaternions (wxyz) turning +z onto the unit vectors v (..., 3)."""
-    q = np.stack([1.0 + v[..., 2], -v[..., 1], v[..., 0], np.zeros(v.shape[:-1])], axis=-1)
-    n = np.linalg.norm(q, axis=-1, keepdims=True)
+    q = v @ _Z_TO  # exact: one non-zero (±1) term per column
+    q += _W
+    n = np.sqrt(np.einsum("...i,...i->...", q, q))[..., None]
     flip = n[..., 0] < 1e-9
-    q[flip] = (0.0, 1.0, 0.0, 0.0)
-    n[flip] = 1.0
+    if flip.any():
+        q[flip] = (0.0, 1.0, 0.0, 0.0)
+        n[flip] = 1.0
     return q / n
+
+
+# -- quaternion math (wxyz) ---------------------------------------------------------------
+# SciPy's Rotation conventions (which this replaces on the per-step path, where its per-object
+# overhead dominated the frame): compositions are re-normalised, inverses are conjugates, and
+# rotation vectors use the same small-angle series — results agree with it to rounding.
+# Single rotations are plain Python floats (cheaper than any array call); batches are numpy.
+def _q_mul(p, q) -> tuple[float, float, float, float]:
+    """The composition p·q (first q, then p), normalised."""
+    pw, px, py, pz = p
+    qw, qx, qy, qz = q
+    w = pw * qw - px * qx - py * qy - pz * qz
+    x = pw * qx + px * qw + py * qz - pz * qy
+    y = pw * qy - px * qz + py * qw + pz * qx
+    z = pw * qz + px * qy - py * qx + pz * qw
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    return w / n, x / n, y / n, z / n
+
+
+def _q_unit(q) -> tuple[float, float, float, float]:
+    w, x, y, z = q
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    return w / n, x / n, y / n, z / n
+
+
+def _q_conj(q) -> tuple[float, float, float, float]:
+    return q[0], -q[1], -q[2], -q[3]
+
+
+def _q_rotate(q, v) -> tuple[float, float, float]:
+    """The unit quaternion q applied to the vector v (through its rotation matrix)."""
+    w, x, y, z = q
+    vx, vy, vz = v
+    xx, yy, zz, ww = x * x, y * y, z * z, w * w
+    xy, xz, yz, xw, yw, zw = x * y, x * z, y * z, x * w, y * w, z * w
+    return ((xx - yy - zz + ww) * vx + 2 * (xy - zw) * vy + 2 * (xz + yw) * vz,
+            2 * (xy + zw) * vx + (-xx + yy - zz + ww) * vy + 2 * (yz - xw) * vz,
+            2 * (xz - yw) * vx + 2 * (yz + xw) * vy + (-xx - yy + zz + ww) * vz)
+
+
+def _q_from_rotvec(v) -> tuple[float, float, float, float]:
+    vx, vy, vz = v
+    a = math.sqrt(vx * vx + vy * vy + vz * vz)
+    if a <= 1e-3:
+        a2 = a * a
+        k = 0.5 - a2 / 48 + a2 * a2 / 3840
+    else:
+        k = math.sin(a / 2) / a
+    return math.cos(a / 2), k * vx, k * vy, k * vz
+
+
+def _q_as_rotvec(q) -> tuple[float, float, float]:
+    w, x, y, z = q
+    if w < 0:
+        w, x, y, z = -w, -x, -y, -z
+    a = 2 * math.atan2(math.sqrt(x * x + y * y + z * z), w)
+    if a <= 1e-3:
+        a2 = a * a
+        k = 2 + a2 / 12 + 7 * a2 * a2 / 2880
+    else:
+        k = a / math.sin(a / 2)
+    return k * x, k * y, k * z
+
+
+def _unit(q: np.ndarray) -> np.ndarray:
+    return q / np.sqrt(np.einsum("...i,...i->...", q, q))[..., None]
+
+
+def _left_mul(qs) -> np.ndarray:
+    """The matrices L with p·q = L q (before normalising), one per quaternion p in ``qs``."""
+    return np.array([[[w, -x, -y, -z], [x, w, -z, y], [y, z, w, -x], [z, -y, x, w]] for w, x, y, z in qs])
+
+
+# Row-major rotation matrix of a unit quaternion as a quadratic form: M_ab = Σ_ij q_i q_j _MATRIX[4i + j, 3a + b]
+_MATRIX = np.zeros((4, 4, 9))
+for _i, _j, _k, _v in [(0, 0, 0, 1), (1, 1, 0, 1), (2, 2, 0, -1), (3, 3, 0, -1), (1, 2, 1, 1), (2, 1, 1, 1), (0, 3, 1, -1),
+                       (3, 0, 1, -1), (1, 3, 2, 1), (3, 1, 2, 1), (0, 2, 2, 1), (2, 0, 2, 1), (1, 2, 3, 1), (2, 1, 3, 1),
+                       (0, 3, 3, 1), (3, 0, 3, 1), (0, 0, 4, 1), (1, 1, 4, -1), (2, 2, 4, 1), (3, 3, 4, -1), (2, 3, 5, 1),
+                       (3, 2, 5, 1), (0, 1, 5, -1), (1, 0, 5, -1), (1, 3, 6, 1), (3, 1, 6, 1), (0, 2, 6, -1), (2, 0, 6, -1),
+                       (2, 3, 7, 1), (3, 2, 7, 1), (0, 1, 7, 1), (1, 0, 7, 1), (0, 0, 8, 1), (1, 1, 8, -1), (2, 2, 8, -1),
+                       (3, 3, 8, 1)]:
+    _MATRIX[_i, _j, _k] = _v
+_MATRIX = _MATRIX.reshape(16, 9)
+
+
+def _qmat(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of unit quaternions (..., 4)."""
+    return ((q[..., :, None] * q[..., None, :]).reshape(q.shape[:-1] + (16,)) @ _MATRIX).reshape(q.shape[:-1] + (3, 3))
+
+
+def _from_rotvec(rv: np.ndarray) -> np.ndarray:
+    """Quaternions of rotation vectors (..., 3)."""
+    a = np.maximum(np.sqrt(np.einsum("...i,...i->...", rv, rv)), 1e-300)  # sin(a/2)/a → 1/2 at 0: exact below 1e-3 too
+    q = np.empty(rv.shape[:-1] + (4,))
+    q[..., 0] = np.cos(0.5 * a)
+    q[..., 1:] = (np.sin(0.5 * a) / a)[..., None] * rv
+    return q
 
 
 @dataclass
@@ -65,6 +168,11 @@ class Simulator:
         self._fingers = np.array([[m.body_mocapid[bid(f"{s}_{f}{j}")] for f in FINGERS for j in range(3)] for s in SIDES])
         self._palm_body = np.array([bid(f"{s}_palm") for s in SIDES])
         self._grasp_site = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, f"{s}_grasp") for s in SIDES])
+        self._rig = np.array([self._head, *self._palm])  # mocap ids of head, left palm, right palm
+        # Mocap bodies in the order step() computes them (head, palms, then left and right fingers):
+        # when these are all the mocap bodies, one gather puts a frame's poses in MuJoCo's order.
+        order = np.concatenate([self._rig, self._fingers.ravel()])
+        self._mocap_order = np.argsort(order) if np.array_equal(np.sort(order), np.arange(m.nmocap)) else None
         # Graspable bodies: free objects (reach = their radius) and the drawer (its handle site).
         self.graspable: list[str] = []
         self._weld: dict[tuple[int, str], int] = {}
@@ -80,6 +188,8 @@ class Simulator:
             geoms = [k for k in range(m.ngeom) if m.geom_bodyid[k] == b]
             self._grasp_radius[g] = 0.012 if g == "drawer" else float(max(m.geom_rbound[k] for k in geoms)) * 0.8
         self._drawer_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "drawer_grasp")
+        self._grasp_body = [bid(g) for g in self.graspable]
+        self._substep_weights: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.grips = np.zeros(2)
         self.grasped = np.full(2, -1)
         self.tangent = np.zeros((3, 6))  # last frame's head/wrist deltas: world translation, local rotvec
@@ -94,18 +204,17 @@ class Simulator:
 
     def _finger_poses(self, wrist_p: np.ndarray, wrist_q: np.ndarray, grips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Finger-segment mocap poses for a batch of wrist poses (n, 2, ·) and grips (n, 2)."""
-        n = len(wrist_p)
-        pos = np.empty((n, 2, 15, 3))
-        quat = np.empty((n, 2, 15, 4))
-        for s, side in enumerate(SIDES):
-            kp = finger_keypoints(grips[:, s], self.hand_scale, side)  # (n, 21, 3)
-            rw = R.from_quat(np.repeat(wrist_q[:, s], 21, axis=0), scalar_first=True)
-            kw = wrist_p[:, s, None] + rw.apply(kp.reshape(-1, 3)).reshape(n, 21, 3)
-            a = kw[:, _SEG_FROM]
-            b = kw[:, _SEG_FROM + 1]
-            v = (b - a) / np.linalg.norm(b - a, axis=-1, keepdims=True)
-            pos[:, s], quat[:, s] = (a + b) / 2, _z_to(v)
-        return pos, quat
+        n = len(grips)
+        kp = finger_keypoints(grips, self.hand_scale, "right")[..., 1:, :].reshape(n, 2, 5, 4, 3)  # wrist frame
+        a, b = kp[..., :3, :], kp[..., 1:, :]  # the ends of each finger's three segments
+        seg = np.concatenate([b - a, a + b], axis=2).reshape(n, 2, 30, 3)
+        rot = _qmat(_unit(wrist_q))
+        rot[:, SIDES.index("left"), :, 1] *= -1.0  # the left hand is the mirror image (y → −y)
+        seg = seg @ rot.swapaxes(-1, -2)  # into the world frame
+        ab, mid = seg[:, :, :15], seg[:, :, 15:]
+        mid *= 0.5
+        mid += wrist_p[:, :, None]
+        return mid, _z_to(ab / np.sqrt(np.einsum("...i,...i->...", ab, ab))[..., None])
 
     def set_body(self, head_p, head_q, wrist_p, wrist_q, grips) -> None:
         """Place the head, palms and finger segments (fingers follow the grip)."""
@@ -122,50 +231,70 @@ class Simulator:
 
     def keypoints_world(self) -> np.ndarray:
         """The 21 keypoints of each hand in the world frame (2, 21, 3)."""
-        pose = self.body_pose()
-        out = np.empty((2, 21, 3))
-        for s, side in enumerate(SIDES):
-            out[s] = pose.wrist_p[s] + R.from_quat(pose.wrist_q[s], scalar_first=True).apply(
-                finger_keypoints(self.grips[s], self.hand_scale, side))
-        return out
+        d = self.data
+        kp = finger_keypoints(self.grips, self.hand_scale, "right")  # (2, 21, 3)
+        kp[SIDES.index("left"), :, 1] *= -1.0
+        return d.mocap_pos[self._palm][:, None] + kp @ _qmat(_unit(d.mocap_quat[self._palm])).swapaxes(-1, -2)
 
     # -- stepping ----------------------------------------------------------------------------
     def step(self, control: np.ndarray) -> Kinematics:
         """Execute one frame's control; returns the body's motion at each physics step."""
-        start = self.body_pose()
-        g0 = self.grips.copy()
-        target, g1 = apply_control(start, control)
-        n = self.substeps
-        s = np.arange(1, n + 1) / n
-        w_tan, w_chord = _hermite(s)
-        rh0 = R.from_quat(start.head_q, scalar_first=True)
-        rw0 = [R.from_quat(start.wrist_q[i], scalar_first=True) for i in range(2)]
-        chord = np.zeros((3, 6))
-        chord[0, :3] = target.head_p - start.head_p
-        chord[0, 3:] = (rh0.inv() * R.from_quat(target.head_q, scalar_first=True)).as_rotvec()
-        for i in range(2):
-            chord[1 + i, :3] = target.wrist_p[i] - start.wrist_p[i]
-            chord[1 + i, 3:] = (rw0[i].inv() * R.from_quat(target.wrist_q[i], scalar_first=True)).as_rotvec()
-        path = w_tan[:, None, None] * self.tangent[None] + w_chord[:, None, None] * chord[None]  # (n, 3, 6)
-        head_p = start.head_p + path[:, 0, :3]
-        head_q = (rh0 * R.from_rotvec(path[:, 0, 3:])).as_quat(scalar_first=True)
-        wrist_p = start.wrist_p[None] + path[:, 1:, :3]
-        wrist_q = np.stack([(rw0[i] * R.from_rotvec(path[:, 1 + i, 3:])).as_quat(scalar_first=True) for i in range(2)], axis=1)
-        grip = g0[None] + (g1 - g0)[None] * s[:, None]
-        head_p[-1], head_q[-1], wrist_p[-1], wrist_q[-1] = target.head_p, target.head_q, target.wrist_p, target.wrist_q
-        finger_p, finger_q = self._finger_poses(wrist_p, wrist_q, grip)
+        m, d, n = self.model, self.data, self.substeps
+        if self._substep_weights is None or self._substep_weights[0] != n:
+            s = np.arange(1, n + 1) / n
+            w_tan, w_chord = _hermite(s)
+            self._substep_weights = (n, s[:, None], w_tan[:, None, None], w_chord[:, None, None])
+        _, s, w_tan, w_chord = self._substep_weights
+        c = np.asarray(control, dtype=np.float64).tolist()
+        mocap_p, mocap_q = d.mocap_pos, d.mocap_quat
+        # Start poses of the head, left and right wrist, and the targets the control asks for
+        # (egoworld.actions.apply_control, for all three at once).
+        p0 = mocap_p[self._rig]
+        q0 = [_q_unit(q) for q in mocap_q[self._rig].tolist()]
+        rc = q0[0]
+        rc_inv = _q_conj(rc)
+        p1, q1 = [], []
+        for i, k in enumerate((0, 6, 13)):
+            p1.append(_q_rotate(rc, c[k : k + 3]))
+            turn = _q_mul(rc, _q_from_rotvec(c[k + 3 : k + 6]))
+            q = turn if i == 0 else _q_mul(_q_mul(turn, rc_inv), q0[i])  # rc · Δ · rc⁻¹ · q_wrist
+            q1.append(q if q[0] >= 0 else (-q[0], -q[1], -q[2], -q[3]))  # canonical sign: qw ≥ 0
+        p1 = p0 + p1
+        g0 = self.grips
+        g1 = np.clip([c[12], c[19]], 0.0, 1.0)
+        # The C¹ path: position and local rotation vector from the start, along tangent and chord.
+        chord = np.empty((3, 6))
+        chord[:, :3] = p1 - p0
+        chord[:, 3:] = [_q_as_rotvec(_q_mul(_q_conj(q0[i]), q1[i])) for i in range(3)]
+        path = w_tan * self.tangent + w_chord * chord  # (n, 3, 6)
+        pos = path[..., :3] + p0
+        dq = _from_rotvec(path[..., 3:])  # (n, 3, 4)
+        quat = _unit((_left_mul(q0) @ dq[..., None])[..., 0])  # q0 · Δq
+        pos[-1], quat[-1] = p1, q1
+        grip = g0 + (g1 - g0) * s
+        finger_p, finger_q = self._finger_poses(pos[:, 1:], quat[:, 1:], grip)
+        if self._mocap_order is not None:
+            all_p = np.concatenate([pos, finger_p.reshape(n, 30, 3)], axis=1)[:, self._mocap_order]
+            all_q = np.concatenate([quat, finger_q.reshape(n, 30, 4)], axis=1)[:, self._mocap_order]
+        else:  # other mocap bodies in the scene stay where they are
+            all_p = np.repeat(mocap_p[None], n, axis=0)
+            all_q = np.repeat(mocap_q[None], n, axis=0)
+            all_p[:, self._rig], all_q[:, self._rig] = pos, quat
+            all_p[:, self._fingers], all_q[:, self._fingers] = finger_p, finger_q
         for k in range(n):
-            self._place(head_p[k], head_q[k], wrist_p[k], wrist_q[k], finger_p[k], finger_q[k])
-            mujoco.mj_step(self.model, self.data)
+            mocap_p[:] = all_p[k]
+            mocap_q[:] = all_q[k]
+            mujoco.mj_step(m, d)
         self.grips = grip[-1].copy()
         self.tangent = chord
         self._update_grasps()
-        return Kinematics(head_p, head_q, wrist_p, wrist_q, grip)
+        return Kinematics(pos[:, 0].copy(), quat[:, 0].copy(), pos[:, 1:].copy(), quat[:, 1:].copy(), grip)
 
-    def _anchor(self, body: str) -> np.ndarray:
-        if body == "drawer":
+    def _anchor(self, gi: int) -> np.ndarray:
+        """Where graspable ``gi`` is taken: the drawer by its handle, an object by its centre."""
+        if self.graspable[gi] == "drawer":
             return self.data.site_xpos[self._drawer_site]
-        return self.data.xpos[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body)]
+        return self.data.xpos[self._grasp_body[gi]]
 
     def _update_grasps(self) -> None:
         d, m = self.data, self.model
@@ -178,12 +307,13 @@ class Simulator:
                 taken = set(self.grasped[self.grasped >= 0].tolist())
                 best, best_d = -1, np.inf
                 for gi, g in enumerate(self.graspable):
-                    dist = np.linalg.norm(self._anchor(g) - p) - self._grasp_radius[g]
+                    v = self._anchor(gi) - p
+                    dist = math.sqrt(v.dot(v)) - self._grasp_radius[g]  # np.linalg.norm(v), without its overhead
                     if gi not in taken and dist < GRASP_REACH and dist < best_d:
                         best, best_d = gi, dist
                 if best >= 0:
                     eq = self._weld[(s, self.graspable[best])]
-                    b1, b2 = self._palm_body[s], mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, self.graspable[best])
+                    b1, b2 = self._palm_body[s], self._grasp_body[best]
                     r1 = R.from_quat(d.xquat[b1], scalar_first=True)
                     r2 = R.from_quat(d.xquat[b2], scalar_first=True)
                     m.eq_data[eq, 3:6] = r1.inv().apply(d.xpos[b2] - d.xpos[b1])

@@ -5,6 +5,8 @@ drawn from the session's generator so the same seed gives the same room.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import mujoco
 
@@ -65,37 +67,64 @@ def make_layout(task: str, place: Place, rng: np.random.Generator, objects: list
     return lay
 
 
+def _norm(v: np.ndarray) -> float:
+    """``np.linalg.norm`` of a vector, the same way (sqrt of the dot product), without its overhead."""
+    return math.sqrt(v.dot(v))
+
+
+def _clip99(x: float) -> float:
+    """``float(np.clip(x, 0, 0.99))`` without the array round trip."""
+    return min(max(float(x), 0.0), 0.99)
+
+
 class TaskState:
     """Reads the task-relevant true state of a running simulator: success and dense progress."""
 
     def __init__(self, task: str, sim: Simulator, layout: Layout, place: Place) -> None:
         self.task, self.sim, self.layout, self.place = task, sim, layout, place
         m = sim.model
-        self._obj = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"obj{i}") for i in range(len(layout.objects))]
+        self._obj = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"obj{i}") for i in range(len(layout.objects))], dtype=int)
         self._drawer_q = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "drawer_slide")] if layout.cabinet else None
-        self._initial = self.object_positions().copy()
+        self._handle = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "drawer_grasp") if layout.cabinet else -1
+        # Where the objects start, for dense progress. A simulator straight from its model has not
+        # been forwarded yet (its xpos are all zero): compute the positions from qpos first.
+        mujoco.mj_kinematics(m, sim.data)
+        self._initial = self.object_positions()
+        # The parts of progress() that do not change within an episode.
+        if task == "push":
+            self._d0 = _norm(self._initial[0, :2] - layout.target)
+        elif task == "pick_place":
+            self._goal = np.array([*layout.container, place.table_height + 0.04])
+            self._d0 = _norm(self._initial[0] - self._goal)
+        elif task == "stack":
+            self._lift = np.array([0, 0, layout.objects[1][0].half_height + layout.objects[0][0].half_height])
 
     def object_positions(self) -> np.ndarray:
-        return self.sim.data.xpos[self._obj].copy()
+        return self.sim.data.xpos[self._obj]  # fancy indexing: a copy
 
     def object_quats(self) -> np.ndarray:
-        return self.sim.data.xquat[self._obj].copy()
+        return self.sim.data.xquat[self._obj]
 
     def drawer_opening(self) -> float:
         return float(self.sim.data.qpos[self._drawer_q]) if self._drawer_q is not None else 0.0
 
     def _hand_dist(self, p: np.ndarray) -> float:
-        wrists = self.sim.body_pose().wrist_p
-        return float(np.min(np.linalg.norm(wrists - p, axis=1)))
+        w = self.sim.data.mocap_pos[self.sim._palm] - p  # wrist offsets (2, 3)
+        return math.sqrt((w * w).sum(axis=1).min())  # = min(np.linalg.norm(w, axis=1)), bit for bit
+
+    def _reach(self, p: np.ndarray) -> float:
+        return min(max(1 - self._hand_dist(p) / 0.6, 0.0), 1.0)
 
     def _held(self, name: str) -> bool:
         return any(self.sim.grasped_name(s) == name for s in range(2))
 
     def success(self) -> bool:
-        pos = self.object_positions()
+        return self._success(self.object_positions())
+
+    def _success(self, pos: np.ndarray) -> bool:
         th = self.place.table_height
         if self.task == "push":
-            return bool(np.linalg.norm(pos[0, :2] - self.layout.target) < PUSH_TOLERANCE)
+            return _norm(pos[0, :2] - self.layout.target) < PUSH_TOLERANCE
         if self.task == "open_drawer":
             return self.drawer_opening() > DRAWER_OPEN
         if self.task == "pick_place":
@@ -108,25 +137,24 @@ class TaskState:
 
     def progress(self) -> float:
         """Dense progress in [0, 1]: reaching, then holding, then moving the thing to its goal."""
-        if self.success():
-            return 1.0
         pos = self.object_positions()
-        reach = lambda p: float(np.clip(1 - self._hand_dist(p) / 0.6, 0, 1))  # noqa: E731
+        if self._success(pos):
+            return 1.0
+        reach = self._reach
         if self.task == "push":
-            d0 = np.linalg.norm(self._initial[0, :2] - self.layout.target)
-            d = np.linalg.norm(pos[0, :2] - self.layout.target)
-            return float(np.clip(0.2 * reach(pos[0]) + 0.8 * (1 - (d - PUSH_TOLERANCE) / max(d0 - PUSH_TOLERANCE, 1e-3)), 0, 0.99))
+            d = _norm(pos[0, :2] - self.layout.target)
+            return _clip99(0.2 * reach(pos[0]) + 0.8 * (1 - (d - PUSH_TOLERANCE) / max(self._d0 - PUSH_TOLERANCE, 1e-3)))
         if self.task == "open_drawer":
-            handle = self.sim.data.site_xpos[mujoco.mj_name2id(self.sim.model, mujoco.mjtObj.mjOBJ_SITE, "drawer_grasp")]
-            return float(np.clip(0.3 * reach(handle) + 0.7 * self.drawer_opening() / DRAWER_OPEN, 0, 0.99))
+            handle = self.sim.data.site_xpos[self._handle]
+            return _clip99(0.3 * reach(handle) + 0.7 * self.drawer_opening() / DRAWER_OPEN)
         if self.task == "pick_place":
-            goal = np.array([*self.layout.container, self.place.table_height + 0.04])
+            goal, d0 = self._goal, self._d0
         else:
-            goal = pos[1] + np.array([0, 0, self.layout.objects[1][0].half_height + self.layout.objects[0][0].half_height])
-        d0 = np.linalg.norm(self._initial[0] - goal)
-        d = np.linalg.norm(pos[0] - goal)
+            goal = pos[1] + self._lift
+            d0 = _norm(self._initial[0] - goal)
+        d = _norm(pos[0] - goal)
         held = 0.15 if self._held("obj0") else 0.0
-        return float(np.clip(0.2 * reach(pos[0]) + held + 0.65 * (1 - d / max(d0, 1e-3)), 0, 0.99))
+        return _clip99(0.2 * reach(pos[0]) + held + 0.65 * (1 - d / max(d0, 1e-3)))
 
     def truth_row(self) -> dict:
         """What evaluation may want to know about this instant (object and articulation state)."""
