@@ -98,15 +98,19 @@ def main() -> None:
     report = sync_session(path, out)
     print(f"session   {path.name}: {duration:.1f} s, {len(s.frame_times_ns)} frames, "
           f"{s.meta['rig']['width']}×{s.meta['rig']['height']}, verdict {report['verdict']}")
-    print(f"{'':10s}{'':44s}{'best s':>8s} {'median s':>9s} {'cpu s':>7s}   × real time (best / median)")
-    times = {}
+    print(f"{'':10s}{'':44s}{'best s':>8s} {'median s':>9s} {'cpu s':>7s}   × real time (best / median / cpu)")
+    times, cpus = {}, {}
     for group, name, fn in rows:
         best, med, cpu = _time(fn, args.repeats)
-        times[name] = best
-        print(f"{group:10s}{name:44s}{best:8.3f} {med:9.3f} {cpu:7.3f}   {duration / best:7.1f} / {duration / med:.1f}")
+        times[name], cpus[name] = best, cpu
+        print(f"{group:10s}{name:44s}{best:8.3f} {med:9.3f} {cpu:7.3f}   "
+              f"{duration / best:7.1f} / {duration / med:.1f} / {duration / cpu:.1f}")
     t_rgb, t_sync = times[rows[0][1]], times[rows[-1][1]]
-    print(f"ratio     sync / rgb decode = {t_sync / t_rgb:.2f}   (issue: ≥ 100× real time → "
-          f"{'meets' if duration / t_sync >= 100 else 'misses'}, best run)")
+    c_sync = cpus[rows[-1][1]]
+    # On a shared machine the wall time includes waiting for the core; the CPU time is what the core spent.
+    print(f"ratio     sync / rgb decode = {t_sync / t_rgb:.2f}   (issue: ≥ 100× real time on one core → "
+          f"{'meets' if duration / t_sync >= 100 else 'misses'} by wall time, "
+          f"{'meets' if duration / c_sync >= 100 else 'misses'} by CPU time, best run)")
 
 
 if __name__ == "__main__":

@@ -104,14 +104,18 @@ def probe(path: str | Path) -> dict:
     c = _open(path)
     try:
         s = c.streams.video[0]
-        pts = []
+        raw = []
         try:
             for packet in c.demux(s):
                 if packet.pts is not None:
-                    pts.append(pts_to_ns(packet.pts, packet.time_base))
+                    raw.append(packet.pts)
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: video stream is corrupt ({e})") from e
-        pts.sort()
+        # A stream's packets share its time base: convert once at the end (exactly pts_to_ns, without a
+        # Fraction per packet).
+        tb = s.time_base
+        num, den = tb.numerator * 1_000_000_000, tb.denominator
+        pts = sorted(round(p * num / den) for p in raw)
         return {
             "codec": s.codec_context.name,
             "width": s.codec_context.width,

@@ -136,7 +136,7 @@ def model_section(root: Path, summary: dict, ev: dict, splits: dict[str, list[st
     parts.append(f"<p>From {ev['context']} real context frames each model imagines up to {max(ev['horizons'])} frames "
                  "driven only by the recorded actions (open loop); at horizon h the imagined frame is scored against "
                  "the real one. The state probe reads the true hand and object positions (camera frame, metres) "
-                 "back from the latent — a linear probe fitted on training clips.</p>")
+                 "back from the latent — a one-layer MLP probe fitted on filtered and imagined features of training clips.</p>")
     for split, res in ev.get("splits", {}).items():
         if not res:
             continue

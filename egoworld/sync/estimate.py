@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import correlate
+from scipy import fft as sp_fft
 
 from egoworld.sync.evidence import RotationEvidence
-from egoworld.sync.visual import VisualRotations
+from egoworld.sync.visual import VisualRotations, masked_median
 
 OK, SUSPECT, FAILED = "ok", "suspect", "failed"
 POLISH_GATE_S = 2e-3  # the all-frame polish may move the window fit by 4σ or this much
@@ -223,10 +223,12 @@ def _ncc(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray) -> np.ndarray:
     """Normalised cross-correlation of video and stream rates at each lag (mean removed)."""
     scores = np.zeros(len(lags))
     total = np.zeros(len(lags))
+    kt, _, i1 = _knots(p.t0, p.t1)  # consecutive pairs share a frame: each frame time once
     for e in ev:
         s0 = p.t0[None, :] + lags[:, None]
         s1 = p.t1[None, :] + lags[:, None]
-        pred = e.increments(s0, s1) / (p.t1 - p.t0)[None, :, None]
+        c = e.at(kt[None, :] + lags[:, None])
+        pred = np.take(np.diff(c, axis=1), i1 - 1, axis=1) / (p.t1 - p.t0)[None, :, None]
         lo, hi = e.span
         ok = ((s0 >= lo) & (s1 <= hi))[..., None]
         n = np.maximum(ok.sum(1), 1)
@@ -256,29 +258,35 @@ def _grid_ncc(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray) -> np.nda
     u = np.arange(p.t0[0], p.t1[-1], h)
     k = np.clip(np.searchsorted(p.t0, u, side="right") - 1, 0, len(p.t0) - 1)
     mv = (u >= p.t0[k]) & (u < p.t1[k])
-    v = np.where(mv[:, None], p.rate[k], 0.0)
+    v = np.where(mv[:, None], np.take(p.rate, k, axis=0), 0.0)
     dur = float(np.median(p.t1 - p.t0))
     s = u[0] + lags[0] + h * np.arange(len(u) + len(lags) - 1)  # stream times u + every lag
-
-    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # Σ_j a_j·b_(j+i) for every lag i
-        return correlate(b, a, mode="valid", method="fft")
-
+    # corr(a, b)_i = Σ_j a_j·b_(j+i) for every lag i, as products of spectra: every series is
+    # transformed once (each axis, squares summed over the axes) and all the correlations go
+    # back through one batched inverse transform.
+    nfft = sp_fft.next_fast_len(len(s), real=True)
     fv = mv.astype(float)
+    V = sp_fft.rfft(np.stack([fv, v[:, 0], v[:, 1], v[:, 2], np.sum(v * v, axis=1)]), nfft, axis=1).conj()
     scores = np.zeros(len(lags))
     total = np.zeros(len(lags))
     for e in ev:
         lo, hi = e.span
         mg = ((s - dur / 2 >= lo) & (s + dur / 2 <= hi)).astype(float)
         g = (e.at(s + dur / 2) - e.at(s - dur / 2)) / dur * mg[:, None]
-        n = np.maximum(corr(fv, mg), 1.0)
-        num = den_v = den_g = 0.0
-        for ax in range(3):
-            sv, sg = corr(v[:, ax], mg), corr(fv, g[:, ax])
-            num = num + corr(v[:, ax], g[:, ax]) - sv * sg / n
-            den_v = den_v + corr(v[:, ax] ** 2, mg) - sv**2 / n
-            den_g = den_g + corr(fv, g[:, ax] ** 2) - sg**2 / n
+        G = sp_fft.rfft(np.stack([mg, g[:, 0], g[:, 1], g[:, 2], np.sum(g * g, axis=1)]), nfft, axis=1)
+        prods = np.stack([V[0] * G[0],  # coverage count
+                          V[1] * G[0], V[2] * G[0], V[3] * G[0],  # Σ video rate (per axis) where the stream is
+                          V[0] * G[1], V[0] * G[2], V[0] * G[3],  # Σ stream rate where the video is
+                          V[1] * G[1] + V[2] * G[2] + V[3] * G[3],  # cross term, summed over the axes
+                          V[4] * G[0], V[0] * G[4]])  # Σ |video rate|², Σ |stream rate|²
+        c = sp_fft.irfft(prods, nfft, axis=1)[:, : len(lags)]
+        n = np.maximum(c[0], 1.0)
+        sv, sg = c[1:4], c[4:7]
+        num = c[7] - np.sum(sv * sg, axis=0) / n
+        den_v = c[8] - np.sum(sv**2, axis=0) / n
+        den_g = c[9] - np.sum(sg**2, axis=0) / n
         den = np.sqrt(np.maximum(den_v, 0.0) * np.maximum(den_g, 0.0))
-        cover = corr(fv, mg) / max(fv.sum(), 1.0)
+        cover = c[0] / max(fv.sum(), 1.0)
         scores += np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0) * cover
         total += cover
     return scores / np.maximum(total, 1e-12)
@@ -288,9 +296,9 @@ def _parabola(y: np.ndarray, k: int) -> float:
     """Sub-sample position of an extremum at index k from its two neighbours."""
     if k <= 0 or k >= len(y) - 1:
         return 0.0
-    a, b, c = y[k - 1], y[k], y[k + 1]
+    a, b, c = float(y[k - 1]), float(y[k]), float(y[k + 1])
     den = a - 2 * b + c
-    return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return 0.0 if den == 0 else min(max(0.5 * (a - c) / den, -0.5), 0.5)
 
 
 def coarse_offset(p: _Pairs, ev: list[RotationEvidence], center: float, lim: Limits,
@@ -375,6 +383,9 @@ def _window_costs(p: _Pairs, ev: list[RotationEvidence], sizes: np.ndarray, cent
     base0 = p.t0 + centers[wi] + drift * (p.t0 - tcs[wi])
     base1 = p.t1 + centers[wi] + drift * (p.t1 - tcs[wi])
     s0, s1 = base0[None] + grid[:, None], base1[None] + grid[:, None]
+    # Consecutive pairs share a frame: evaluate the streams once per distinct frame time (knot).
+    kt, kw, i1 = _knots(p.t0, p.t1, wi)
+    sk = (kt + centers[kw] + drift * (kt - tcs[kw]))[None] + grid[:, None]
     dt = (p.t1 - p.t0)[None, :, None]
     e2s, goods = [], []
     for e in ev:
@@ -382,26 +393,50 @@ def _window_costs(p: _Pairs, ev: list[RotationEvidence], sizes: np.ndarray, cent
         # Only pairs the stream covers at *every* candidate lag: a mean over a pair set that changes
         # with the lag (at the stream's ends) has steps, and a step can pose as a sharp minimum.
         good = np.all((s0 >= lo) & (s1 <= hi), axis=0)
-        r = p.rate[None] - e.increments(s0, s1) / dt
+        r = np.take(np.diff(e.at(sk), axis=1), i1 - 1, axis=1)  # stream increment over each pair
+        r /= dt
+        np.subtract(p.rate[None], r, out=r)
         r[:, ~good] = 0.0
         if e.has_bias:  # a constant gyro bias: remove the mean mismatch per candidate and window
             n = np.add.reduceat(good, starts)
             mean = np.add.reduceat(r, starts, axis=1) / np.maximum(n, 1)[None, :, None]
             r = np.where(good[None, :, None], r - np.repeat(mean, sizes, axis=1), 0.0)
-        e2s.append(np.sum(r * r, axis=2))
+        e2s.append(np.einsum("lmk,lmk->lm", r, r))  # (a sum over an axis of 3 is slow in np.sum)
         goods.append(np.broadcast_to(good, s0.shape))
     e2, good = np.stack(e2s, 1), np.stack(goods, 1)  # (L, S, M)
+    # Per window, the median mismatch over its pairs (all streams) at the middle candidate.
     mid = len(grid) // 2
-    c2 = np.ones(len(sizes))
-    for w, (a, n) in enumerate(zip(starts, sizes)):
-        v = e2[mid, :, a : a + n][good[mid, :, a : a + n]]
-        if v.size:
-            c2[w] = (ROBUST_C * 1.4826 * np.median(np.sqrt(v))) ** 2
+    pos = np.arange(len(wi)) - starts[wi]
+    pad = np.full((len(ev), len(sizes), int(sizes.max())), np.inf)
+    have = np.zeros(pad.shape, bool)
+    pad[:, wi, pos] = e2[mid]
+    have[:, wi, pos] = good[mid]
+    W = len(sizes)
+    med = masked_median(np.sqrt(np.swapaxes(pad, 0, 1).reshape(W, -1)), np.swapaxes(have, 0, 1).reshape(W, -1))
+    c2 = np.where(have.any(axis=(0, 2)), (ROBUST_C * 1.4826 * med) ** 2, 1.0)
     c2p = np.repeat(c2, sizes)
     rho = c2p * np.log1p(e2 / np.maximum(c2p, 1e-30))  # e2 is 0 where not covered
     used = np.add.reduceat(good.sum(1), starts, axis=1)
     cost = np.add.reduceat(rho.sum(1), starts, axis=1) / np.maximum(used, 1)
     return np.where(used > 0.9 * len(ev) * sizes, cost, np.inf), used
+
+
+def _knots(t0: np.ndarray, t1: np.ndarray, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct frame times of pairs (t0, t1) that mostly chain (t1 of one = t0 of the next).
+
+    Returns knot times, each knot's group and i1: pair k runs from knot i1[k] − 1 to knot i1[k],
+    so a quantity at the knots gives every pair's increment as ``np.diff(x)[i1 - 1]``. A pair
+    starts a new knot unless it continues the previous pair (same ``group``, same time).
+    """
+    g = np.zeros(len(t0), np.intp) if group is None else group
+    new = np.ones(len(t0), bool)
+    new[1:] = (t0[1:] != t1[:-1]) | (g[1:] != g[:-1])
+    i1 = np.cumsum(new.astype(np.intp) + 1) - 1
+    kt = np.empty(i1[-1] + 1 if len(i1) else 0)
+    kg = np.empty(len(kt), np.intp)
+    kt[i1], kg[i1] = t1, g
+    kt[i1[new] - 1], kg[i1[new] - 1] = t0[new], g[new]
+    return kt, kg, i1
 
 
 def window_lags(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float, search_s: float,
@@ -473,10 +508,10 @@ def robust_line(t: np.ndarray, y: np.ndarray, sigma: np.ndarray, fit_drift: bool
         AtW = A.T * W
         coef = np.linalg.solve(AtW @ A + P * scale**2, AtW @ y)
         z = (y - A @ coef) / sigma
-        scale = max(1.4826 * float(np.median(np.abs(z))), 1.0) if len(t) > 2 else 1.0
+        scale = max(1.4826 * _median(np.abs(z)), 1.0) if len(t) > 2 else 1.0
         u = np.abs(z) / (1.345 * scale)
         hw_new = np.where(u <= 1, 1.0, 1.0 / np.maximum(u, 1e-12))
-        if np.allclose(hw_new, hw):
+        if np.all(np.abs(hw_new - hw) <= 1e-8 + 1e-5 * np.abs(hw)):  # np.allclose, without its overhead
             break
         hw = hw_new
     W = hw / sigma**2
@@ -485,6 +520,13 @@ def robust_line(t: np.ndarray, y: np.ndarray, sigma: np.ndarray, fit_drift: bool
         coef = np.r_[coef, 0.0]
         cov = np.array([[cov[0, 0], 0.0], [0.0, 0.0]])
     return float(coef[0]), float(coef[1]), cov, scale, hw
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of a short 1-D array (a sort; np.median's generic machinery costs more than that)."""
+    a = np.sort(x)
+    n = len(a)
+    return float(0.5 * (a[(n - 1) // 2] + a[n // 2]))
 
 
 def find_jump(t: np.ndarray, y: np.ndarray, sigma: np.ndarray, lim: Limits) -> dict | None:
@@ -518,16 +560,22 @@ def polish(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float, t
     x = np.zeros(2 + 3 * n_bias)
     x[0], x[1] = offset, drift
     h = 1e-3
+    kt, _, i1 = _knots(p.t0, p.t1)  # each frame time once: C there and ±h gives increments and rates
+    dt_all = (p.t1 - p.t0)[:, None]
     for _ in range(iters):
         rows_J, rows_r, bias_col = [], [], 2
+        s0 = p.t0 + x[0] + x[1] * (p.t0 - tc)
+        s1 = p.t1 + x[0] + x[1] * (p.t1 - tc)
+        sk = kt + x[0] + x[1] * (kt - tc)
         for e in ev:
-            s0 = p.t0 + x[0] + x[1] * (p.t0 - tc)
-            s1 = p.t1 + x[0] + x[1] * (p.t1 - tc)
             lo, hi = e.span
             ok = (s0 >= lo + h) & (s1 <= hi - h)
-            dt = (p.t1 - p.t0)[ok, None]
-            pred = e.increments(s0[ok], s1[ok]) / dt
-            w0, w1 = e.rate(s0[ok], h), e.rate(s1[ok], h)
+            c = e.at(np.stack([sk - h, sk, sk + h]))
+            rate = (c[2] - c[0]) / (2 * h)
+            k1 = i1[ok]
+            dt = dt_all[ok]
+            pred = (np.take(c[1], k1, axis=0) - np.take(c[1], k1 - 1, axis=0)) / dt
+            w0, w1 = np.take(rate, k1 - 1, axis=0), np.take(rate, k1, axis=0)
             r = p.rate[ok] - pred
             J = np.zeros((ok.sum(), 3, len(x)))
             J[:, :, 0] = (w1 - w0) / dt  # d pred / d offset

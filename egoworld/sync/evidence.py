@@ -39,15 +39,21 @@ class RotationEvidence:
         dt = np.diff(t)
         with np.errstate(divide="ignore", invalid="ignore"):
             self._slope = np.where(dt[:, None] > 0, np.diff(self.cum, axis=0) / dt[:, None], 0.0)
+        # C(s) = cum[j] + slope[j]·(s − t[j]) on the segment j = [t[j], t[j+1]); as intercept + slope·s
+        # it needs one gather fewer per lookup (the last sample's segment extends to t[-1] itself).
+        self._icpt = self.cum[:-1] - self._slope * t[:-1, None] if len(t) > 1 else None
         # A lookup table from a uniform grid (cells no wider than the closest two samples) to the
-        # sample at or before each cell's start: then the sample before any time s is that
-        # cell's entry or the next one — no binary search.
+        # sample at or before each cell's start, and the time of the sample after that one: the
+        # segment of any time s is then that cell's entry, or the next one if s has passed that
+        # time — no binary search.
         self._cell = None
         if len(t) > 2 and np.all(dt > 0):
             h = float(dt.min()) * (1 - 1e-9)
             if (t[-1] - t[0]) / h < 8 * len(t):
                 grid = t[0] + h * np.arange(int((t[-1] - t[0]) / h) + 2)
-                self._cell = (h, np.minimum(np.searchsorted(t, grid, side="right") - 1, len(t) - 2))
+                table = np.minimum(np.searchsorted(t, grid, side="right") - 1, len(t) - 2)
+                after = np.where(table < len(t) - 2, t[np.minimum(table + 1, len(t) - 1)], np.inf)
+                self._cell = (t[0], 1.0 / h, table, after)
 
     def at(self, s: np.ndarray) -> np.ndarray:
         """C(s): the cumulative rotation at stream times s (linear between samples, held beyond the ends).
@@ -58,16 +64,19 @@ class RotationEvidence:
         t = self.t_s
         if len(t) < 2:
             return np.broadcast_to(self.cum[0] if len(t) else np.zeros(3), np.shape(s) + (3,)).copy()
-        x = np.clip(s, t[0], t[-1])
+        x = np.minimum(np.maximum(s, t[0]), t[-1])
         if self._cell is not None:
-            h, table = self._cell
-            j = table[((x - t[0]) * (1.0 / h)).astype(np.intp)]
-            j += t[j + 1] <= x
-            np.minimum(j, len(t) - 2, out=j)
+            t0, inv_h, table, after = self._cell
+            c = ((x - t0) * inv_h).astype(np.intp)
+            j = np.take(table, c)  # np.take: ~5× faster than fancy indexing for these gathers
+            j += np.take(after, c) <= x
         else:
             j = np.searchsorted(t, x, side="right") - 1
             np.minimum(j, len(t) - 2, out=j)
-        return self.cum[j] + self._slope[j] * (x - t[j])[..., None]
+        out = np.take(self._slope, j, axis=0)
+        out *= x[..., None]
+        out += np.take(self._icpt, j, axis=0)
+        return out
 
     def increments(self, s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
         """Rotation vector between stream times s0 and s1 (same shapes, → shape + (3,))."""

@@ -6,6 +6,7 @@ so one bad session never stops a batch.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from egoworld._atomic import write_json, write_parquet
+from egoworld._atomic import write_json
 from egoworld.session import HEAD_MOTION_STREAMS, Session, SessionError, open_session
-from egoworld.sync.episode import aligned_table, dropped_frames
+from egoworld.sync.episode import aligned_table, dropped_frames, write_episode
 from egoworld.sync.estimate import (
     CONFIDENCE_SCALE_MS,
     FAILED,
@@ -69,6 +70,7 @@ def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits
     report: dict = {"session_id": path.name, "session_path": str(path), "method": METHOD}
     try:
         session = open_session(path)
+        _share_arrays(session)
         report["session_id"] = session.id
         model = session.meta["rig"].get("camera_model")
         if model not in SUPPORTED_CAMERAS:
@@ -96,6 +98,12 @@ def sync_session(path: str | Path, out_root: str | Path, limits: Limits = Limits
     return report
 
 
+def _share_arrays(session: Session) -> None:
+    """Convert each stream to numpy once per sync: the evidence, the translation, the episode and
+    the drop count all read the same streams (sync only reads them; nothing writes into them)."""
+    session.arrays = functools.cache(session.arrays)  # type: ignore[method-assign]
+
+
 def _write_episode(session: Session, vis: VisualRotations, fits: dict[str, ClockFit], report: dict, out: Path) -> None:
     """Write ``aligned.parquet`` (unless the session failed); records the outcome in ``report``.
 
@@ -109,7 +117,7 @@ def _write_episode(session: Session, vis: VisualRotations, fits: dict[str, Clock
             frame_res = vis.per_interval(np.fmax.reduce(res) if res else np.full(len(vis.valid), np.nan))
             usable = {c: f for c, f in fits.items() if f.verdict != FAILED}
             table = aligned_table(session, vis.pts_ns, usable, frame_res)
-            write_parquet(out / "aligned.parquet", table)
+            write_episode(out / "aligned.parquet", table)
             report["aligned"] = {"file": "aligned.parquet", "rows": table.num_rows,
                                  "action_valid": int(np.sum(table.column("action_valid").to_numpy(zero_copy_only=False)))}
             return

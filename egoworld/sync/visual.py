@@ -105,6 +105,18 @@ def _bearings(pts: np.ndarray, K: np.ndarray, dist: np.ndarray, model: str) -> n
     return b / np.linalg.norm(b, axis=1, keepdims=True)
 
 
+def _bearing_planes(P: np.ndarray, w: np.ndarray, K: np.ndarray, dist: np.ndarray, model: str) -> np.ndarray:
+    """Padded pixel tracks P (N, M, 2) → unit bearings as component planes (3, N, M), zero where not ``w``."""
+    if model == "opencv_fisheye" or np.any(dist):
+        out = np.zeros((3,) + w.shape)
+        out[:, w] = _bearings(P[w], K, dist, model).T
+        return out
+    x = (P[..., 0].astype(np.float64) - K[0, 2]) / K[0, 0]
+    y = (P[..., 1].astype(np.float64) - K[1, 2]) / K[1, 1]
+    inv = w / np.sqrt(x * x + y * y + 1.0)
+    return np.stack([x * inv, y * inv, inv])
+
+
 def fit_rotations(b0: np.ndarray, b1: np.ndarray, w: np.ndarray, tol: float, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Batched Kabsch: per pair n, the rotation Q_n with b1 ≈ Q_n·b0, re-fitted on inliers.
 
@@ -114,18 +126,42 @@ def fit_rotations(b0: np.ndarray, b1: np.ndarray, w: np.ndarray, tol: float, ite
     out. Returns Q (N, 3, 3) and the inlier mask (N, M). Batched because a Python loop over
     frame pairs would cost more than the tracking itself.
     """
-    mask = w.copy()
-    Q = np.broadcast_to(np.eye(3), (len(b0), 3, 3)).copy()
-    for _ in range(iters):
-        H = np.swapaxes(b0 * mask[..., None], 1, 2) @ b1
-        U, _, Vt = np.linalg.svd(H)
-        V = np.swapaxes(Vt, 1, 2)
-        d = np.sign(np.linalg.det(V @ np.swapaxes(U, 1, 2)))
-        V[:, :, 2] *= d[:, None]
-        Q = V @ np.swapaxes(U, 1, 2)
-        err = np.linalg.norm(b1 - b0 @ np.swapaxes(Q, 1, 2), axis=2)
-        mask = w & (err < np.maximum(tol, 4.0 * masked_median(err, mask))[:, None])
+    Q, mask, _ = _fit_rotations(np.moveaxis(b0, 2, 0), np.moveaxis(b1, 2, 0), w, tol, iters)
     return Q, mask
+
+
+def _fit_rotations(B0: np.ndarray, B1: np.ndarray, w: np.ndarray, tol: float, iters: int = 3):
+    """``fit_rotations`` on component planes B0, B1 (3, N, M); also returns the last residuals (N, M).
+
+    Planes, because every step is then a whole-array multiply-add (a batched (M, 3) matmul runs
+    numpy's slow small-matrix loops).
+    """
+    B0, B1 = np.ascontiguousarray(B0), np.ascontiguousarray(B1)
+    mask = w.copy()
+    Q = np.broadcast_to(np.eye(3), (B0.shape[1], 3, 3)).copy()
+    err = np.zeros(w.shape)
+    rows = slice(None)  # the pairs whose inlier set changed (all at first): the others' fits stand
+    for _ in range(iters):
+        b0, b1, m = B0[:, rows], B1[:, rows], mask[rows]
+        if not len(m):
+            break
+        H = np.einsum("inm,jnm->nij", b0 * m, b1)  # Σ b0·b1ᵀ over the inliers
+        q = np.swapaxes(_rotation_polar(H), 1, 2)  # Kabsch: H = U·S·Vᵀ → Q = V·Uᵀ
+        e = np.sqrt(sum((b1[k] - (q[:, k, 0, None] * b0[0] + q[:, k, 1, None] * b0[1] + q[:, k, 2, None] * b0[2])) ** 2
+                        for k in range(3)))
+        new = w[rows] & (e < np.maximum(tol, 4.0 * masked_median(e, m))[:, None])
+        changed = np.any(new != m, axis=1)
+        Q[rows], err[rows], mask[rows] = q, e, new
+        rows = np.arange(len(w))[rows][changed]
+    return Q, mask, err
+
+
+def _rotation_polar(H: np.ndarray) -> np.ndarray:
+    """The rotation nearest to each 3×3 matrix (N, 3, 3): U·Vᵀ of its SVD, the sign fixed to det +1."""
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(U @ Vt))
+    U[:, :, 2] *= d[:, None]
+    return U @ Vt
 
 
 def masked_median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -241,6 +277,35 @@ class _Tracks:
     size: tuple[int, int]  # working size
 
 
+CHUNK = 128  # frames decoded ahead of tracking: decoding and LK in alternation evict each other's caches (~10 %)
+
+
+def _decoded_chunks(video: str | Path, max_side: int, skip_nonref: bool, packet_pts: list[int]):
+    """Decode to luma at the working size, ``CHUNK`` frames at a time: yields (halvings, PTS list, frames (n, h, w)).
+
+    Two buffers take turns, so the last frame of a chunk stays valid while the next chunk is tracked.
+    """
+    bufs: list[np.ndarray] = []
+    halvings, ts, n, k = 0, [], 0, 0
+    for t, gray in iter_gray(video, fast=FAST_DECODE, skip_nonref=skip_nonref, all_pts=packet_pts):
+        if not bufs:
+            halvings = working_scale(gray.shape[1], gray.shape[0], max_side)
+        for _ in range(halvings):
+            gray = cv2.pyrDown(gray)
+        if not bufs:
+            bufs = [np.empty((CHUNK,) + gray.shape, np.uint8) for _ in range(2)]
+        if gray.shape != bufs[k].shape[1:]:
+            raise VideoError(f"{video}: the frame size changes within the video")
+        bufs[k][n] = gray
+        ts.append(t)
+        n += 1
+        if n == CHUNK:
+            yield halvings, ts, bufs[k]
+            ts, n, k = [], 0, 1 - k
+    if n:
+        yield halvings, ts, bufs[k][:n]
+
+
 def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _Tracks:
     """Decode to luma and track corners with LK from each decoded frame to the next.
 
@@ -257,23 +322,21 @@ def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _T
     vx = vy = 0.0  # mean image velocity of the last pair (px/ns)
     t_prev = 0
     K = None
-    halvings = 0
     size = (0, 0)
     lk = dict(winSize=LK_WIN, maxLevel=LK_LEVELS - 1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, 0.03),
               flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     i = -1
     packet_pts: list[int] = []
-    for t, gray in iter_gray(video, fast=FAST_DECODE, skip_nonref=skip_nonref, all_pts=packet_pts):
+    for halvings, ts, frames in _decoded_chunks(video, max_side, skip_nonref, packet_pts):
         if K is None:
-            halvings = working_scale(gray.shape[1], gray.shape[0], max_side)
-        for _ in range(halvings):
-            gray = cv2.pyrDown(gray)
-        if K is None:
-            size = (gray.shape[1], gray.shape[0])
+            size = (frames.shape[2], frames.shape[1])
             K = camera_matrix(rig, 1.0 / (1 << halvings))  # pyrDown: output pixel x sits on input pixel 2x
             min_dist = max(3, int(min(size) / 20))
-        pts_ns.append(t)
-        if prev is not None:
+        pts_ns += ts
+        for t, gray in zip(ts, frames):
+            if prev is None:
+                prev, t_prev = gray, t
+                continue
             i += 1
             if i == len(ST):
                 P0, P1, ST = (np.concatenate([a, np.zeros_like(a)]) for a in (P0, P1, ST))
@@ -299,8 +362,8 @@ def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _T
             else:
                 p_prev = None
                 vx = vy = 0.0
-        prev = gray
-        t_prev = t
+            prev = gray
+            t_prev = t
     return _Tracks(pts_ns, packet_pts, P0, P1, ST, i + 1, K, size)
 
 
@@ -339,15 +402,15 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
     rotvec = np.zeros((n, 3))
     inliers = np.zeros(n, np.int64)
     fit_px = np.full(n, np.nan)
-    b0 = np.zeros((n, m, 3))
-    b1 = np.zeros((n, m, 3))
+    # Bearings as component planes (3, n, m); VisualRotations gets (n, m, 3) views of them.
+    B0 = np.zeros((3, n, m))
+    B1 = np.zeros((3, n, m))
     mask = np.zeros((n, m), bool)
     if n and w.any():
-        b0[w] = _bearings(P0[:n, :m][w], K, dist, model)
-        b1[w] = _bearings(P1[:n, :m][w], K, dist, model)
-        Q, mask = fit_rotations(b0, b1, w, tol=1.0 / K[0, 0])
+        B0 = _bearing_planes(P0[:n, :m], w, K, dist, model)
+        B1 = _bearing_planes(P1[:n, :m], w, K, dist, model)
+        Q, mask, err = _fit_rotations(B0, B1, w, tol=1.0 / K[0, 0])
         inliers = mask.sum(1)
-        err = np.linalg.norm(b1 - b0 @ np.swapaxes(Q, 1, 2), axis=2)
         with np.errstate(invalid="ignore"):
             fit_px = np.sqrt(np.sum(np.where(mask, err**2, 0.0), 1) / inliers) * K[0, 0]
         # b_{i+1} = R_relᵀ·b_i with R_rel = R_iᵀ·R_{i+1}, so R_rel = Qᵀ.
@@ -363,8 +426,8 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
         fit_px=fit_px,
         width=size[0],
         height=size[1],
-        b0=b0,
-        b1=b1,
+        b0=np.moveaxis(B0, 0, 2),
+        b1=np.moveaxis(B1, 0, 2),
         mask=mask,
         noise_rad=1.0 / K[0, 0] if K is not None else 0.0,
         pair=np.c_[decoded[:-1], decoded[1:]],
@@ -386,32 +449,50 @@ def rotations_given_translation(vis: VisualRotations, t_cam: np.ndarray, depth_m
     """
     if vis.b0 is None or not vis.mask.any():
         return vis.rotvec.copy()
-    b0, b1 = vis.b0, vis.b1
+    # Component planes (3, N, M): every step below is then a few whole-array multiply-adds.
+    b0 = np.ascontiguousarray(np.moveaxis(vis.b0, 2, 0))
+    d = np.moveaxis(vis.b1, 2, 0) - b0
     # Start from every track, not the rotation-only inliers: with strong parallax those may be the
     # wrong set (the near ones); the robust re-weighting below drops what is left over.
-    m = np.any(b0 != 0, axis=2)
-    d = b1 - b0
-    u = t_cam[:, None, :] - np.sum(b0 * t_cam[:, None, :], axis=2, keepdims=True) * b0  # P t, tangent
-    un = np.sqrt(np.sum(u * u, axis=2))
-    uhat = u / np.maximum(un, 1e-12)[..., None]  # 0 where there is no translation
+    m = b0[2] != 0  # real tracks (bearings point forward; padding is zero)
+    t = np.asarray(t_cam, dtype=np.float64).T[:, :, None]  # (3, N, 1)
+    u = t - (b0[0] * t[0] + b0[1] * t[1] + b0[2] * t[2]) * b0  # P t, tangent
+    un = np.sqrt(u[0] ** 2 + u[1] ** 2 + u[2] ** 2)
     sigma = noise_px * vis.noise_rad
     no_t = un <= 1e-12
-    e1 = _cross(b0, uhat)  # tangent, ⊥ u
-    e2 = uhat
-    w2 = 1.0 / (1.0 + (un / depth_m / sigma) ** 2)
-    if no_t.any():  # without translation both tangent directions are informative: use any orthonormal pair
-        tan = _tangent(b0[no_t])
-        e1[no_t], e2[no_t], w2[no_t] = tan, _cross(b0[no_t], tan), 1.0
-    # e·(b0 × θ) = θ·(e × b0): one row per track and direction.
-    A = np.concatenate([_cross(e1, b0), _cross(e2, b0)], axis=1)  # (N, 2M, 3)
-    y = np.concatenate([np.sum(e1 * d, axis=2), np.sum(e2 * d, axis=2)], axis=1)
-    W = np.concatenate([m.astype(float), w2 * m], axis=1)
-    theta = np.zeros((len(A), 3))
-    for _ in range(3):  # robust re-weighting against tracks that move by themselves (hands)
-        AtW = np.swapaxes(A * W[..., None], 1, 2)
-        H = AtW @ A + 1e-12 * np.eye(3)
-        theta = np.linalg.solve(H, AtW @ y[..., None])[..., 0]
-        r = np.abs(y - (A @ theta[..., None])[..., 0])
+    # An orthonormal tangent pair per track: f along P t (any tangent direction where there is no
+    # translation), g = b₀ × f. The flow along g is blind to depth; along f it carries the parallax
+    # and is weighted down as the parallax a typical depth would cause (|P t| / depth_m) outgrows the noise.
+    f = u / np.maximum(un, 1e-12)
+    if no_t.any():
+        f[:, no_t] = _tangent(b0[:, no_t].T).T
+    g = np.stack([b0[1] * f[2] - b0[2] * f[1], b0[2] * f[0] - b0[0] * f[2], b0[0] * f[1] - b0[1] * f[0]])
+    wf = np.where(no_t, 1.0, 1.0 / (1.0 + (un / depth_m / sigma) ** 2))
+    # e·(b₀ × θ) = θ·(e × b₀), and in the orthonormal frame (f, g, b₀): g × b₀ = f, f × b₀ = −g.
+    # So per track two rows: the flow along g is f·θ, the flow along f is −g·θ.
+    yg = g[0] * d[0] + g[1] * d[1] + g[2] * d[2]
+    yf = f[0] * d[0] + f[1] * d[1] + f[2] * d[2]
+    # Normal equations: H = Σ w·a·aᵀ, rhs = Σ w·a·y over both rows of every track — the products
+    # are fixed, only the weights change between the robust passes: (N, 9, 2M) · (N, 2M) each pass.
+    M = yg.shape[1]
+    prod = np.empty((9, len(yg), 2 * M))
+    for k, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
+        np.multiply(f[i], f[j], out=prod[k, :, :M])
+        np.multiply(g[i], g[j], out=prod[k, :, M:])
+    np.multiply(f, yg, out=prod[6:, :, :M])
+    np.multiply(g, -yf, out=prod[6:, :, M:])
+    W = np.concatenate([m.astype(float), wf * m], axis=1)
+    theta = np.zeros((len(yg), 3))
+    sym = np.array([0, 1, 2, 1, 3, 4, 2, 4, 5])
+    for it in range(3):  # robust re-weighting against tracks that move by themselves (hands)
+        s = np.einsum("knr,nr->nk", prod, W)
+        H = s[:, sym].reshape(-1, 3, 3) + 1e-12 * np.eye(3)
+        theta = np.linalg.solve(H, s[:, 6:, None])[..., 0]
+        if it == 2:
+            break
+        th = theta.T[:, :, None]
+        r = np.concatenate([np.abs(yg - (f[0] * th[0] + f[1] * th[1] + f[2] * th[2])),
+                            np.abs(yf + (g[0] * th[0] + g[1] * th[1] + g[2] * th[2]))], axis=1)
         W = W * (r < np.maximum(4.0 * masked_median(r, W > 0.5), sigma)[:, None])
     # The linearisation measured θ for b₁ ≈ (I − [θ]×) b₀, i.e. R_relᵀ: R_rel = exp(θ) to first order.
     theta[~vis.valid] = 0.0
