@@ -13,8 +13,9 @@ explained ~15 % of the hands' spread — so a linear probe mostly measured its o
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -41,6 +42,17 @@ class RidgeProbe:
         return (torch.cat([xs, torch.ones(*xs.shape[:-1], 1, dtype=xs.dtype)], -1) @ self.weight).float()
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: multi-threaded reductions may sum in another order, and the same seed must give the same probe."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 class MLPProbe(torch.nn.Module):
     """Standardised features → SiLU hidden layer → standardised targets; early-stopped on held-back clips."""
 
@@ -64,14 +76,16 @@ class MLPProbe(torch.nn.Module):
         held = ids[torch.randperm(len(ids), generator=gen)[: max(1, int(0.15 * len(ids)))]]
         val = torch.isin(group, held)
         tr = ~val if (~val).any() else val
-        probe = cls(x[tr].mean(0), x[tr].std(0).clamp_min(1e-6), y[tr].mean(0), y[tr].std(0).clamp_min(1e-6), hidden)
+        # Feature std floored at 0.1: a latent class (one-hot) the training clips almost never use would
+        # otherwise be scaled by 1/std and blow up the output wherever it does turn on (a new room did).
+        probe = cls(x[tr].mean(0), x[tr].std(0).clamp_min(0.1), y[tr].mean(0), y[tr].std(0).clamp_min(1e-6), hidden)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             probe.net.apply(lambda m: m.reset_parameters() if isinstance(m, torch.nn.Linear) else None)
         opt = torch.optim.AdamW(probe.net.parameters(), lr=2e-3, weight_decay=weight_decay)
         xt, yt = x[tr], y[tr]
         best, best_state, bad = float("inf"), None, 0
-        with torch.enable_grad():
+        with torch.enable_grad(), one_thread():
             for _ in range(epochs):
                 probe.train()
                 for idx in torch.randperm(len(xt), generator=gen).split(batch):
@@ -96,7 +110,8 @@ class MLPProbe(torch.nn.Module):
         return self.net((x.float() - self.mean) / self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._norm_out(x) * self.y_std + self.y_mean
+        with one_thread():
+            return self._norm_out(x) * self.y_std + self.y_mean
 
 
 # A target source turns a batch (and the dataset it came from) into true positions (B, T, D) and
