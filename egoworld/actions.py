@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation as R
 
+from egoworld import quat as Q
 from egoworld.body import SIDES, finger_keypoints, fit_grip
 
 HEAD = slice(0, 6)
@@ -56,11 +57,6 @@ def control_names() -> list[str]:
 
 def _rot(q: np.ndarray) -> R:
     return R.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True)
-
-
-def _quat(r: R) -> np.ndarray:
-    q = r.as_quat(scalar_first=True)
-    return q * np.where(q[..., :1] < 0, -1.0, 1.0)  # canonical sign: qw ≥ 0
 
 
 @dataclass
@@ -133,17 +129,21 @@ def apply_control(pose: BodyPose, control: np.ndarray) -> tuple[BodyPose, np.nda
 
     The exact inverse of ``_deltas``: ``compute_actions`` on the result gives back the deltas.
     """
-    control = np.asarray(control, dtype=np.float64)
-    rc = _rot(pose.head_q)
-    head_p = pose.head_p + rc.apply(control[:3])
-    head_q = _quat(rc * R.from_rotvec(control[3:6]))
+    c = np.asarray(control, dtype=np.float64).tolist()
+    # Plain-float quaternions (egoworld.quat): the simulator calls this once per frame, and SciPy's
+    # per-object overhead was most of a frame's cost.
+    rc = Q.unit(np.asarray(pose.head_q, dtype=np.float64).tolist())
+    rc_inv = Q.conj(rc)
+    head_p = pose.head_p + np.array(Q.rotate(rc, c[0:3]))
+    head_q = np.array(Q.canonical(Q.mul(rc, Q.from_rotvec(c[3:6]))))
     wrist_p = np.empty((2, 3))
     wrist_q = np.empty((2, 4))
     for s in range(2):
-        c = control[6 + 7 * s : 13 + 7 * s]
-        wrist_p[s] = pose.wrist_p[s] + rc.apply(c[:3])
-        wrist_q[s] = _quat(rc * R.from_rotvec(c[3:6]) * rc.inv() * _rot(pose.wrist_q[s]))
-    grips = control[[12, 19]].clip(0.0, 1.0)
+        k = 6 + 7 * s
+        wrist_p[s] = pose.wrist_p[s] + np.array(Q.rotate(rc, c[k:k + 3]))
+        turn = Q.mul(rc, Q.from_rotvec(c[k + 3:k + 6]))  # rc · Δ · rc⁻¹ · q_wrist
+        wrist_q[s] = Q.canonical(Q.mul(Q.mul(turn, rc_inv), Q.unit(np.asarray(pose.wrist_q[s], dtype=np.float64).tolist())))
+    grips = np.clip([c[12], c[19]], 0.0, 1.0)
     return BodyPose(head_p, head_q, wrist_p, wrist_q), grips
 
 

@@ -15,7 +15,8 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation as R
 
-from egoworld.actions import BodyPose
+from egoworld import quat as Q
+from egoworld.actions import BodyPose, apply_control
 from egoworld.body import FINGERS, SIDES, finger_keypoints
 
 GRASP_CLOSE = 0.55  # grip above which a palm grasps what is within reach
@@ -43,68 +44,6 @@ def _z_to(v: np.ndarray) -> np.ndarray:
         q[flip] = (0.0, 1.0, 0.0, 0.0)
         n[flip] = 1.0
     return q / n
-
-
-# -- quaternion math (wxyz) ---------------------------------------------------------------
-# SciPy's Rotation conventions (which this replaces on the per-step path, where its per-object
-# overhead dominated the frame): compositions are re-normalised, inverses are conjugates, and
-# rotation vectors use the same small-angle series — results agree with it to rounding.
-# Single rotations are plain Python floats (cheaper than any array call); batches are numpy.
-def _q_mul(p, q) -> tuple[float, float, float, float]:
-    """The composition p·q (first q, then p), normalised."""
-    pw, px, py, pz = p
-    qw, qx, qy, qz = q
-    w = pw * qw - px * qx - py * qy - pz * qz
-    x = pw * qx + px * qw + py * qz - pz * qy
-    y = pw * qy - px * qz + py * qw + pz * qx
-    z = pw * qz + px * qy - py * qx + pz * qw
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    return w / n, x / n, y / n, z / n
-
-
-def _q_unit(q) -> tuple[float, float, float, float]:
-    w, x, y, z = q
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    return w / n, x / n, y / n, z / n
-
-
-def _q_conj(q) -> tuple[float, float, float, float]:
-    return q[0], -q[1], -q[2], -q[3]
-
-
-def _q_rotate(q, v) -> tuple[float, float, float]:
-    """The unit quaternion q applied to the vector v (through its rotation matrix)."""
-    w, x, y, z = q
-    vx, vy, vz = v
-    xx, yy, zz, ww = x * x, y * y, z * z, w * w
-    xy, xz, yz, xw, yw, zw = x * y, x * z, y * z, x * w, y * w, z * w
-    return ((xx - yy - zz + ww) * vx + 2 * (xy - zw) * vy + 2 * (xz + yw) * vz,
-            2 * (xy + zw) * vx + (-xx + yy - zz + ww) * vy + 2 * (yz - xw) * vz,
-            2 * (xz - yw) * vx + 2 * (yz + xw) * vy + (-xx - yy + zz + ww) * vz)
-
-
-def _q_from_rotvec(v) -> tuple[float, float, float, float]:
-    vx, vy, vz = v
-    a = math.sqrt(vx * vx + vy * vy + vz * vz)
-    if a <= 1e-3:
-        a2 = a * a
-        k = 0.5 - a2 / 48 + a2 * a2 / 3840
-    else:
-        k = math.sin(a / 2) / a
-    return math.cos(a / 2), k * vx, k * vy, k * vz
-
-
-def _q_as_rotvec(q) -> tuple[float, float, float]:
-    w, x, y, z = q
-    if w < 0:
-        w, x, y, z = -w, -x, -y, -z
-    a = 2 * math.atan2(math.sqrt(x * x + y * y + z * z), w)
-    if a <= 1e-3:
-        a2 = a * a
-        k = 2 + a2 / 12 + 7 * a2 * a2 / 2880
-    else:
-        k = a / math.sin(a / 2)
-    return k * x, k * y, k * z
 
 
 def _unit(q: np.ndarray) -> np.ndarray:
@@ -202,6 +141,10 @@ class Simulator:
         return BodyPose(d.mocap_pos[self._head].copy(), d.mocap_quat[self._head].copy(),
                         d.mocap_pos[self._palm].copy(), d.mocap_quat[self._palm].copy())
 
+    def wrist_positions(self) -> np.ndarray:
+        """Both palms' world positions (2, 3), a copy: ``body_pose().wrist_p`` without the rest (per-step use)."""
+        return self.data.mocap_pos[self._palm]
+
     def _finger_poses(self, wrist_p: np.ndarray, wrist_q: np.ndarray, grips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Finger-segment mocap poses for a batch of wrist poses (n, 2, ·) and grips (n, 2)."""
         n = len(grips)
@@ -245,27 +188,18 @@ class Simulator:
             w_tan, w_chord = _hermite(s)
             self._substep_weights = (n, s[:, None], w_tan[:, None, None], w_chord[:, None, None])
         _, s, w_tan, w_chord = self._substep_weights
-        c = np.asarray(control, dtype=np.float64).tolist()
         mocap_p, mocap_q = d.mocap_pos, d.mocap_quat
-        # Start poses of the head, left and right wrist, and the targets the control asks for
-        # (egoworld.actions.apply_control, for all three at once).
-        p0 = mocap_p[self._rig]
-        q0 = [_q_unit(q) for q in mocap_q[self._rig].tolist()]
-        rc = q0[0]
-        rc_inv = _q_conj(rc)
-        p1, q1 = [], []
-        for i, k in enumerate((0, 6, 13)):
-            p1.append(_q_rotate(rc, c[k : k + 3]))
-            turn = _q_mul(rc, _q_from_rotvec(c[k + 3 : k + 6]))
-            q = turn if i == 0 else _q_mul(_q_mul(turn, rc_inv), q0[i])  # rc · Δ · rc⁻¹ · q_wrist
-            q1.append(q if q[0] >= 0 else (-q[0], -q[1], -q[2], -q[3]))  # canonical sign: qw ≥ 0
-        p1 = p0 + p1
+        p0 = mocap_p[self._rig]  # head, left wrist, right wrist
+        q_raw = mocap_q[self._rig]
+        q0 = [Q.unit(q) for q in q_raw.tolist()]
+        target, g1 = apply_control(BodyPose(p0[0], q_raw[0], p0[1:], q_raw[1:]), control)
+        p1 = np.concatenate([target.head_p[None], target.wrist_p])
+        q1 = [tuple(target.head_q), *map(tuple, target.wrist_q)]
         g0 = self.grips
-        g1 = np.clip([c[12], c[19]], 0.0, 1.0)
         # The C¹ path: position and local rotation vector from the start, along tangent and chord.
         chord = np.empty((3, 6))
         chord[:, :3] = p1 - p0
-        chord[:, 3:] = [_q_as_rotvec(_q_mul(_q_conj(q0[i]), q1[i])) for i in range(3)]
+        chord[:, 3:] = [Q.as_rotvec(Q.mul(Q.conj(q0[i]), q1[i])) for i in range(3)]
         path = w_tan * self.tangent + w_chord * chord  # (n, 3, 6)
         pos = path[..., :3] + p0
         dq = _from_rotvec(path[..., 3:])  # (n, 3, 4)

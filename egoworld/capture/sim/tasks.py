@@ -109,7 +109,7 @@ class TaskState:
         return float(self.sim.data.qpos[self._drawer_q]) if self._drawer_q is not None else 0.0
 
     def _hand_dist(self, p: np.ndarray) -> float:
-        w = self.sim.data.mocap_pos[self.sim._palm] - p  # wrist offsets (2, 3)
+        w = self.sim.wrist_positions() - p  # wrist offsets (2, 3)
         return math.sqrt((w * w).sum(axis=1).min())  # = min(np.linalg.norm(w, axis=1)), bit for bit
 
     def _reach(self, p: np.ndarray) -> float:
