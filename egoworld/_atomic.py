@@ -47,10 +47,10 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def write_parquet(path: str | Path, table: pa.Table) -> None:
+def write_parquet(path: str | Path, table: pa.Table, compression: str = "zstd", use_dictionary: bool = True) -> None:
     """Write a parquet file deterministically (same table → same bytes) and atomically."""
     with atomic_path(path, ".parquet") as tmp:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+        pq.write_table(table, tmp, compression=compression, use_dictionary=use_dictionary, write_statistics=True)
 
 
 def temp_dir_beside(target: str | Path) -> Path:

@@ -111,11 +111,9 @@ def probe(path: str | Path) -> dict:
                     raw.append(packet.pts)
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: video stream is corrupt ({e})") from e
-        # A stream's packets share its time base: convert once at the end (exactly pts_to_ns, without a
-        # Fraction per packet).
+        # A stream's packets share its time base: read it once, not a Fraction per packet.
         tb = s.time_base
-        num, den = tb.numerator * 1_000_000_000, tb.denominator
-        pts = sorted(round(p * num / den) for p in raw)
+        pts = sorted(pts_to_ns(p, tb) for p in raw)
         return {
             "codec": s.codec_context.name,
             "width": s.codec_context.width,

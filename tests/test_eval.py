@@ -116,10 +116,10 @@ def test_eval_writes_json_figures_and_videos(runs):
 def test_probe_targets_are_in_the_camera_frame():
     from scipy.spatial.transform import Rotation as R
 
-    from egoworld.evaluate.truth import to_camera
+    from egoworld.model.nets import to_head_frame
 
     q = R.random(6, random_state=1)
     p, head = torch.randn(6, 3), torch.randn(6, 3)
     wxyz = torch.tensor(q.as_quat(scalar_first=True), dtype=torch.float32)
-    assert torch.allclose(to_camera(p, head, wxyz), torch.tensor(q.inv().apply((p - head).numpy()), dtype=torch.float32),
+    assert torch.allclose(to_head_frame(p, head, wxyz), torch.tensor(q.inv().apply((p - head).numpy()), dtype=torch.float32),
                           atol=1e-5)

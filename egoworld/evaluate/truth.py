@@ -18,13 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-
-def to_camera(p: torch.Tensor, head_p: torch.Tensor, head_q: torch.Tensor) -> torch.Tensor:
-    """World points (..., 3) → the camera frame of a head pose (p (..., 3), q wxyz (..., 4)): R^T (p − p_head)."""
-    v = p - head_p
-    w, u = head_q[..., :1], -head_q[..., 1:]  # the inverse rotation of a unit quaternion
-    t = 2 * torch.cross(u, v, dim=-1)
-    return v + w * t + torch.cross(u, t, dim=-1)
+from egoworld.model.nets import to_head_frame
 
 
 def session_dirs(ds: Any) -> dict[int, Path]:
@@ -74,7 +68,7 @@ class Targets:
             return state[..., :2].float()
         state = state.float()
         head_p, head_q = state[..., 0:3], state[..., 3:7]
-        hands = torch.cat([to_camera(state[..., c:c + 3], head_p, head_q) for c in (7, 14)], -1)
+        hands = torch.cat([to_head_frame(state[..., c:c + 3], head_p, head_q) for c in (7, 14)], -1)
         if "object" not in self.groups:
             return hands
         eps = batch["episode_index"]
@@ -84,4 +78,4 @@ class Targets:
             table = self._object(int(ep))
             idx = batch["frame_index"][b].clamp(max=len(table) - 1).numpy()
             obj[b] = torch.from_numpy(table[idx])
-        return torch.cat([hands, to_camera(obj, head_p, head_q)], -1)
+        return torch.cat([hands, to_head_frame(obj, head_p, head_q)], -1)

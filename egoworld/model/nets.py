@@ -183,9 +183,15 @@ def egocentric(state: torch.Tensor) -> torch.Tensor:
     of anything in view, so a latent cannot know it; these are what the images and the body show.
     """
     state = state.float()
-    rt = quat_matrix(state[..., 3:7]).transpose(-1, -2)  # world → head
-    wrists = [(rt @ (state[..., c:c + 3] - state[..., 0:3]).unsqueeze(-1)).squeeze(-1) / EGO_POS_SCALE for c in (7, 14)]
-    return torch.cat(wrists + [-rt[..., :, 2]], -1)
+    head_p, head_q = state[..., 0:3], state[..., 3:7]
+    wrists = [to_head_frame(state[..., c:c + 3], head_p, head_q) / EGO_POS_SCALE for c in (7, 14)]
+    gravity = -quat_matrix(head_q)[..., 2, :]  # world −z in head axes: the third row of R, i.e. Rᵀ(0, 0, −1)
+    return torch.cat(wrists + [gravity], -1)
+
+
+def to_head_frame(p: torch.Tensor, head_p: torch.Tensor, head_q: torch.Tensor) -> torch.Tensor:
+    """World points (..., 3) → the head camera's frame of a head pose (p (..., 3), q wxyz (..., 4)): Rᵀ(p − p_head)."""
+    return ((p - head_p).unsqueeze(-2) @ quat_matrix(head_q)).squeeze(-2)  # row vector · R = (Rᵀ v)ᵀ
 
 
 def axis_angle_matrix(w: torch.Tensor) -> torch.Tensor:

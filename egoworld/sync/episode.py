@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from egoworld._atomic import atomic_path
+from egoworld._atomic import write_parquet
 from egoworld.actions import ACTION_DIM, BodyPose, compute_actions
 from egoworld.body import SIDES
 from egoworld.session import Session
@@ -39,8 +38,7 @@ def write_episode(path: str | Path, table: pa.Table) -> None:
     dictionaries only cost time (−80 % write time against zstd with dictionaries, and a smaller
     file: most bytes are float64 noise that no codec shrinks much).
     """
-    with atomic_path(path, ".parquet") as tmp:
-        pq.write_table(table, tmp, compression="snappy", use_dictionary=False, write_statistics=True)
+    write_parquet(path, table, compression="snappy", use_dictionary=False)
 
 
 def nominal_indices(pts_ns: np.ndarray, fps: float) -> np.ndarray:
