@@ -24,13 +24,7 @@ import numpy as np
 
 from egoworld.session import open_session
 from egoworld.sync.pipeline import sync_session
-from egoworld.sync.visual import (
-    SKIP_NONREF,
-    SKIP_NONREF_MIN_S,
-    duration_s,
-    iter_gray,
-    visual_rotations,
-)
+from egoworld.sync.visual import duration_s, iter_gray, skip_modes, visual_rotations
 from egoworld.video import iter_frames
 
 CACHE = Path(tempfile.gettempdir()) / "egoworld_bench_sync"
@@ -86,12 +80,12 @@ def main() -> None:
     s = open_session(path)
     duration = (s.frame_times_ns[-1] - s.frame_times_ns[0]) * 1e-9 + 1.0 / s.fps
     out = Path(tempfile.mkdtemp(prefix="bench_sync_"))
-    skip = SKIP_NONREF and duration_s(s.video_path) >= SKIP_NONREF_MIN_S  # what visual_rotations decides
+    skip = skip_modes(duration_s(s.video_path))[0]  # what visual_rotations tries first
     rows = [
         ("baseline", "decode (rgb, egoworld.video.iter_frames)", lambda: sum(1 for _ in iter_frames(s.video_path))),
         ("", "decode (luma, every frame)", lambda: sum(1 for _ in iter_gray(s.video_path))),
         ("", "decode (luma, as sync reads it)",
-         lambda: sum(1 for _ in iter_gray(s.video_path, skip_nonref=skip, all_pts=[]))),
+         lambda: sum(1 for _ in iter_gray(s.video_path, skip_frame=skip, all_pts=[]))),
         ("sync", "visual rotations (decode + track + fit)", lambda: visual_rotations(s.video_path, s.meta["rig"])),
         ("", "whole session (+ clocks, resample, write)", lambda: sync_session(path, out)),
     ]

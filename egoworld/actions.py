@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation as R
 
 from egoworld import quat as Q
 from egoworld.body import SIDES, finger_keypoints, fit_grip
@@ -55,10 +54,6 @@ def control_names() -> list[str]:
     return names
 
 
-def _rot(q: np.ndarray) -> R:
-    return R.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True)
-
-
 @dataclass
 class BodyPose:
     """Head and wrist poses in the world frame (one time step or a batch along axis 0)."""
@@ -71,15 +66,15 @@ class BodyPose:
 
 def _deltas(pose: BodyPose) -> np.ndarray:
     """Head and wrist deltas (N-1, 3, 6) from a pose sequence of length N."""
-    rc = _rot(pose.head_q[:-1])
-    rc_inv = rc.inv()
+    hq, wq = Q.batch_unit(pose.head_q), Q.batch_unit(pose.wrist_q)
+    rc_inv = Q.batch_conj(hq[:-1])
     out = np.zeros((len(pose.head_p) - 1, 3, 6))
-    out[:, 0, :3] = rc_inv.apply(pose.head_p[1:] - pose.head_p[:-1])
-    out[:, 0, 3:] = (rc_inv * _rot(pose.head_q[1:])).as_rotvec()
+    out[:, 0, :3] = Q.batch_rotate(rc_inv, pose.head_p[1:] - pose.head_p[:-1])
+    out[:, 0, 3:] = Q.batch_rotvec(Q.batch_mul(rc_inv, hq[1:]))
     for s in range(2):
-        rw0, rw1 = _rot(pose.wrist_q[:-1, s]), _rot(pose.wrist_q[1:, s])
-        out[:, 1 + s, :3] = rc_inv.apply(pose.wrist_p[1:, s] - pose.wrist_p[:-1, s])
-        out[:, 1 + s, 3:] = (rc_inv * rw1 * rw0.inv() * rc).as_rotvec()
+        out[:, 1 + s, :3] = Q.batch_rotate(rc_inv, pose.wrist_p[1:, s] - pose.wrist_p[:-1, s])
+        chain = Q.batch_mul(Q.batch_mul(Q.batch_mul(rc_inv, wq[1:, s]), Q.batch_conj(wq[:-1, s])), hq[:-1])
+        out[:, 1 + s, 3:] = Q.batch_rotvec(chain)
     return out
 
 

@@ -1,6 +1,7 @@
 """The world model on its own: overfitting, the loss parts, checkpoints as safetensors, action use."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from egoworld.model import Noise, WorldModel, preset, world_model_loss
+from egoworld.model.config import Config
 from egoworld.model.nets import categorical_kl, sample_onehot, symexp, symlog, twohot, unimix_probs
 from egoworld.train.data import collate
 from egoworld.train.synthetic import SyntheticClips
@@ -17,7 +19,7 @@ torch.set_num_threads(1)  # tiny tensors: one thread is faster than two fighting
 
 def tiny(**kw):
     base = dict(image_size=32, deter=64, hidden=64, cnn_depth=8, stoch=8, classes=8, seq_len=12, overshoot=3,
-                overshoot_stride=3, reward_bins=21)
+                overshoot_stride=3, reward_bins=21, scene_scale=1.0, scene_size=16)
     return preset("tiny", **(base | kw))
 
 
@@ -63,9 +65,20 @@ def test_free_bits_floor_and_loss_parts():
     loss, parts = world_model_loss(m, collate(ds, [0, 1]))
     assert torch.isfinite(loss)
     assert parts["dyn"] >= cfg.free_nats - 1e-6 and parts["rep"] >= cfg.free_nats - 1e-6
-    assert {"image", "state", "reward", "cont", "ol_kl", "ol_image", "ol_state"} <= set(parts)
+    assert {"image", "state", "reward", "cont", "ol_kl", "ol_image", "ol_state", "scene", "ol_scene"} <= set(parts)
     _, no_ol = world_model_loss(WorldModel(tiny(overshoot=0)), collate(ds, [0, 1]))
-    assert "ol_image" not in no_ol
+    assert "ol_image" not in no_ol and "ol_scene" not in no_ol
+
+
+def test_configs_written_before_a_head_existed_load_without_it():
+    d = dataclasses.asdict(tiny())
+    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale")}
+    m = WorldModel(Config.from_dict(old))
+    assert m.ego_head is None and m.scene_head is None
+    ds = SyntheticClips(episodes=1, T=6, size=32)
+    _, parts = world_model_loss(m, collate(ds, [0]))
+    assert not {"ego", "scene", "ol_ego", "ol_scene"} & set(parts)
+    assert WorldModel(Config.from_dict(d)).scene_head is not None
 
 
 def test_tiny_model_overfits_one_clip():
@@ -80,12 +93,14 @@ def test_tiny_model_overfits_one_clip():
     first = None
     for _ in range(70):
         loss, parts = world_model_loss(m, batch)
-        first = first or parts["image"]
+        first = first or dict(parts)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert parts["image"] < 0.2 * first, (first, parts)
-    assert parts["ol_image"] < 0.2 * first
+    assert parts["image"] < 0.2 * first["image"], (first, parts)
+    assert parts["ol_image"] < 0.2 * first["image"]
+    # the scene head draws the clip's frames from the latent alone (no reference frame to copy)
+    assert parts["scene"] < 0.2 * first["scene"] and parts["ol_scene"] < 0.3 * first["scene"], (first, parts)
     m.eval()
     C = 4
     pred, _ = m.open_loop(batch["image"][:, :C], batch["action"][:, :cfg.seq_len - 1])

@@ -119,8 +119,13 @@ def test_nonreference_frames_are_skipped_and_full_decoding_is_the_fallback(synth
     np.testing.assert_array_equal(vis.pair[1:, 0], vis.pair[:-1, 1])  # pairs chain the decoded frames
     frame_res = vis.per_interval(np.arange(len(vis.pair), dtype=float))
     assert frame_res[vis.pair[3, 0]] == frame_res[vis.pair[3, 1] - 1] == 3.0  # a pair's value covers its intervals
+    # Long videos skip every B-frame: only I- and P-frames are decoded, fewer still.
+    monkeypatch.setattr(visual, "SKIP_BIDIR_MIN_S", 5.0)
+    ip = visual_rotations(s.video_path, s.meta["rig"])
+    np.testing.assert_array_equal(ip.pts_ns, s.frame_times_ns)
+    assert len(ip.pair) < 0.8 * len(vis.pair) and np.all(ip.pair[:, 1] > ip.pair[:, 0])
     # A stream where skipping would leave too few frames is decoded in full.
-    monkeypatch.setattr(visual, "MIN_DECODED", 0.99)
+    monkeypatch.setattr(visual, "MIN_DECODED", {"BIDIR": 0.99, "NONREF": 0.99})
     full = visual_rotations(s.video_path, s.meta["rig"])
     assert np.all(full.pair[:, 1] - full.pair[:, 0] == 1) and len(full.pair) == len(s.frame_times_ns) - 1
 

@@ -48,6 +48,8 @@ class Config:
     image_scale: float = 1.0
     state_scale: float = 1.0
     ego_scale: float = 1.0  # head-frame wrist positions + gravity direction (``egocentric``); 0: no such head
+    scene_scale: float = 0.0  # the frame, downsampled, decoded from the latent alone (``scene_head``); 0: none (default: docs/model.md)
+    scene_size: int = 32  # its resolution
     reward_scale: float = 1.0
     cont_scale: float = 1.0
     dyn_scale: float = 0.5  # KL balancing: train the prior toward the posterior ...
@@ -90,8 +92,10 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
-        if "ego_scale" not in d:  # written before the egocentric head existed: such models have none
-            d = {**d, "ego_scale": 0.0}
+        # Heads added later are off in configs written before they existed: such models have none.
+        for name in ("ego_scale", "scene_scale"):
+            if name not in d:
+                d = {**d, name: 0.0}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

@@ -4,6 +4,7 @@ One-step terms (per frame, averaged over batch and time):
   image   squared error summed over pixels (images in [0, 1])
   state   symlog squared error of the proprioceptive state
   ego     squared error of its egocentric part (wrists in the head frame, gravity; ``egocentric``)
+  scene   squared error of the frame at ``scene_size`` decoded from the latent alone (no reference)
   reward  twohot cross-entropy over symlog bins (only where the clip has a reward label)
   cont    Bernoulli log-loss of "the episode continues"
   dyn     max(free, KL(sg(q) || p))   trains the prior toward the posterior
@@ -13,8 +14,8 @@ Open-loop (multi-step) terms: every ``overshoot_stride``-th posterior state is r
 ``overshoot`` steps with the prior alone, feeding back its own samples — exactly what happens at
 prediction time. At each step d the rollout is pulled toward the posterior of frame t+d
 (KL with free bits, latent overshooting) and the state head is scored against frame t+d; the
-final open-loop state (d = overshoot) is decoded and compared with frame t+k (decoded-frame
-loss at k steps — decoding every d costs as much as the one-step image loss again on a CPU).
+final open-loop state (d = overshoot) is decoded, and its scene drawn, and compared with frame
+t+k (decoded-frame loss at k steps — decoding every d costs as much as the one-step image loss again on a CPU).
 One-step training never sees its own compounding errors; this does.
 """
 from __future__ import annotations
@@ -31,6 +32,13 @@ def _image_loss(pred: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels → (leading dims)."""
     target = image.float() / 255.0
     return (pred - target).square().flatten(-3).sum(-1)
+
+
+def _scene_target(model: WorldModel, image: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (..., 3, S, S) → the scene head's target: area-averaged to ``scene_size``, in [0, 1]."""
+    lead = image.shape[:-3]
+    small = F.adaptive_avg_pool2d(image.reshape((-1,) + image.shape[-3:]).float() / 255.0, model.cfg.scene_size)
+    return (small * 255.0).reshape(lead + small.shape[1:])  # _image_loss divides by 255
 
 
 def _free(kl: torch.Tensor, free: float) -> torch.Tensor:
@@ -59,6 +67,9 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     if use_ego:
         ego = egocentric(batch["state"])
         m["ego"] = (model.ego_head(feat) - ego).square().sum(-1).mean()
+    use_scene = model.scene_head is not None
+    if use_scene:
+        m["scene"] = _image_loss(model.scene(feat), _scene_target(model, image)).mean()
     if "reward" in batch:
         has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
         has = (has if has.dim() == 2 else has[:, None].expand(B, T)).to(feat.dtype)
@@ -71,7 +82,8 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
     m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
     total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
-             + cfg.rep_scale * m["rep"] + cfg.ego_scale * m.get("ego", 0.0) + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
+             + cfg.rep_scale * m["rep"] + cfg.ego_scale * m.get("ego", 0.0) + cfg.scene_scale * m.get("scene", 0.0)
+             + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
 
     K = min(cfg.overshoot, T - 1)
     if K > 0:
@@ -99,9 +111,12 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         m["ol_kl"], m["ol_state"] = kl_sum / K, st_sum / K
         if use_ego:
             m["ol_ego"] = ego_sum / K
+        if use_scene:
+            m["ol_scene"] = _image_loss(model.scene(f), _scene_target(model, image[:, starts + K].flatten(0, 1))).mean()
         total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
                  + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]
-                                                + cfg.ego_scale * m.get("ol_ego", 0.0)))
+                                                + cfg.ego_scale * m.get("ol_ego", 0.0)
+                                                + cfg.scene_scale * m.get("ol_scene", 0.0)))
     metrics = {k: float(v.detach()) for k, v in m.items()}
     metrics["loss"] = float(total.detach())
     return total, metrics

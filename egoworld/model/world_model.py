@@ -49,6 +49,11 @@ class WorldModel(nn.Module):
         self.state_head = mlp(cfg.feat_size, cfg.hidden, cfg.state_dim, cfg.head_layers)
         # ... and what of it the body senses and the eyes see: wrists in the head frame, gravity (``egocentric``).
         self.ego_head = mlp(cfg.feat_size, cfg.hidden, EGO_DIM, cfg.head_layers) if cfg.ego_scale > 0 else None
+        # ... and the scene: the frame at ``scene_size`` from the feature alone. Why: the warp decoder
+        # copies the reference frame's pixels through its skips, so nothing else makes the latent hold
+        # where the furniture and objects are in view — and an imagined state that does not know
+        # where the object is cannot be planned with (the state probe measured that).
+        self.scene_head = ConvDecoder(cfg.feat_size, cfg.scene_size, cfg.cnn_depth, cfg.cnn_min_res) if cfg.scene_scale > 0 else None
         self.reward_head = mlp(cfg.feat_size, cfg.hidden, cfg.reward_bins, cfg.head_layers)
         self.cont_head = mlp(cfg.feat_size, cfg.hidden, 1, cfg.head_layers)
         nn.init.zeros_(self.reward_head[-1].weight)  # DreamerV3: start reward predictions at 0
@@ -123,6 +128,13 @@ class WorldModel(nn.Module):
             rel = torch.cat([st - st_ref, rot.flatten(-2)], -1)
         img = self.decoder(f, ref.feat, ref.image, self.decoder.skips(stages), rel, rot)
         return img.reshape(lead + img.shape[1:])
+
+    def scene(self, feat: torch.Tensor) -> torch.Tensor:
+        """Features (B, ..., F) → the frame at ``scene_size`` (B, ..., 3, s, s), from the latent alone."""
+        if self.scene_head is None:
+            raise ValueError("this model has no scene head (scene_scale = 0)")
+        img = self.scene_head(feat.reshape(-1, feat.shape[-1]))
+        return img.reshape(feat.shape[:-1] + img.shape[1:])
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
         probs = self.reward_head(feat).softmax(-1)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.spatial.transform import Rotation
 
+from egoworld import quat as Q
 from egoworld.session import Session
 
 POSE_SMOOTH_S = 0.010  # Gaussian σ applied to tracker orientations (zero phase)
@@ -120,10 +120,10 @@ def pose_evidence(name: str, t_ns: np.ndarray, quat_wxyz: np.ndarray, t_ref_ns: 
     in time.
     """
     t = (np.asarray(t_ns, dtype=np.int64) - t_ref_ns) * 1e-9
-    r = Rotation.from_quat(np.asarray(quat_wxyz, dtype=np.float64), scalar_first=True)
+    q = Q.batch_unit(quat_wxyz)
     cum = np.zeros((len(t), 3))
     if len(t) > 1:
-        cum[1:] = np.cumsum((r[:-1].inv() * r[1:]).as_rotvec(), axis=0)
+        cum[1:] = np.cumsum(Q.batch_rotvec(Q.batch_mul(Q.batch_conj(q[:-1]), q[1:])), axis=0)
         sigma = smooth_s * float(1.0 / np.median(np.diff(t)))
         if sigma > 0.3:
             cum = gaussian_filter1d(cum, sigma, axis=0, mode="nearest")

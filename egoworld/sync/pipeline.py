@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from egoworld import quat as Q
 from egoworld._atomic import write_json
 from egoworld.session import HEAD_MOTION_STREAMS, Session, SessionError, open_session
 from egoworld.sync.episode import aligned_table, dropped_frames, write_episode
@@ -309,7 +309,7 @@ def _camera_translation(session: Session, vis: VisualRotations, head: ClockFit) 
         p, _ = interp_linear(th, np.c_[h["px"], h["py"], h["pz"]], ts)
         ends.append(p)
     q, _ = slerp(th, np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], to_stream(vis.t0_s) - ref * 1e-9)
-    return Rotation.from_quat(q, scalar_first=True).inv().apply(ends[1] - ends[0])
+    return Q.batch_rotate(Q.batch_conj(Q.batch_unit(q)), ends[1] - ends[0])
 
 
 def _verdict(session: Session, fits: dict[str, ClockFit]) -> dict:

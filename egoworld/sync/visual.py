@@ -10,8 +10,9 @@ drops the moving hands and most of the translation parallax of near objects.
 Frames are decoded to grey (the luma plane, no conversion) and halved until ≤ ``MAX_SIDE``
 (intrinsics scaled with them): 64–128 px is plenty for rotation, and the per-frame cost is
 what decides sync's speed (bench/sync.py, docs/sync.md). Frames that no other frame refers to
-(most of H.264's B-frames) are not decoded at all: a pair then spans two or three frame
-intervals, which the clock fit handles like any pair of frames with their exact PTS.
+(most of H.264's B-frames) are not decoded at all, and in long videos no B-frame is: a pair then
+spans two to four frame intervals, which the clock fit handles like any pair of frames with
+their exact PTS.
 """
 from __future__ import annotations
 
@@ -35,9 +36,12 @@ REDETECT_BELOW = 60  # re-detect when fewer than this survive
 MAX_SIDE = 128  # frames are halved (pyrDown) until their longer side is ≤ this
 LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 3, 10  # 3 levels: ±16 px between decoded frames (2–3 frame intervals)
 PREDICT = 1.0  # start each track at this fraction of the displacement the last pair's image velocity predicts
-SKIP_NONREF = True  # decode only frames that others refer to (x264's B-frames mostly are not): ~55 % of them
-SKIP_NONREF_MIN_S = 15.0  # ... in videos at least this long: a short clip needs every pair (its σ grew ~1.7×)
-MIN_DECODED = 0.3  # ... and unless that leaves fewer than this fraction of the frames: then decode them all
+# Frames not decoded at all (FFmpeg's skip_frame), by video length: a long video has evidence to
+# spare, a short one needs every pair (an 8 s clip's σ grew ~1.7× when skipping; a 16 s one
+# skipping every B-frame missed a 25 ms clock jump that 30 s and 60 s ones still found):
+SKIP_NONREF_MIN_S = 15.0  # from 15 s: frames no other frame refers to (x264's B-frames mostly): ~45 % decoded
+SKIP_BIDIR_MIN_S = 30.0  # from 30 s: every B-frame (I- and P-frames only: ~35 % decoded, sync −20 %)
+MIN_DECODED = {"BIDIR": 0.2, "NONREF": 0.3}  # ... unless that leaves fewer of the frames: then skip less
 FAST_DECODE = False  # skip deblocking: −10 % decode, but the skipped filter's error then propagates to every
 # later frame of the GOP (references are decoded unfiltered); median error 0.10 → 0.12 ms on the synthetic set
 _PLANAR_8BIT = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray")
@@ -48,7 +52,7 @@ class VisualRotations:
     """Per measured pair of *decoded* frames (a, b): the rotation R_aᵀ·R_b in camera-a axes.
 
     Usually a pair is two consecutive frames; when the decoder skips non-reference frames
-    (``SKIP_NONREF``) a pair spans the frames in between (``pair`` says which).
+    (``skip_modes``) a pair spans the frames in between (``pair`` says which).
     """
 
     pts_ns: np.ndarray  # (N,) every frame's PTS on the camera clock (from the container, decoded or not)
@@ -199,16 +203,17 @@ def _open_gray(path: Path):
     return container
 
 
-def iter_gray(path: str | Path, threads: int = 1, fast: bool = False, skip_nonref: bool = False,
+def iter_gray(path: str | Path, threads: int = 1, fast: bool = False, skip_frame: str | None = None,
               all_pts: list[int] | None = None):
     """Decode to 8-bit grey (the luma plane itself: no colour conversion, no copy) with PTS in ns.
 
     The yielded array is a strided view of the decoder's frame (row stride = the plane's line
     size); it stays valid as long as it is referenced. ``fast`` skips H.264's in-loop deblocking
     filter: ~10–15 % less decode time for pictures that differ from the exact decode by a little
-    blockiness (anything that keeps pixels must not use it). ``skip_nonref`` does not decode
-    frames that no other frame refers to (x264's default B-frames): those are never needed to
-    decode the rest, so they are skipped outright and the frames that are yielded are exact.
+    blockiness (anything that keeps pixels must not use it). ``skip_frame`` "NONREF" does not
+    decode frames that no other frame refers to (x264's default B-frames), "BIDIR" no B-frame at
+    all: those are never needed to decode the I- and P-frames, so they are skipped outright and
+    the frames that are yielded are exact.
     ``all_pts``, when given, collects the PTS (ns) of *every* frame in the stream, decoded or not
     (from the container's packets, unsorted).
     """
@@ -219,8 +224,8 @@ def iter_gray(path: str | Path, threads: int = 1, fast: bool = False, skip_nonre
         s.thread_count = threads
         if fast:
             s.codec_context.options = {"skip_loop_filter": "all"}
-        if skip_nonref:
-            s.codec_context.skip_frame = "NONREF"
+        if skip_frame:
+            s.codec_context.skip_frame = skip_frame
         if s.codec_context.pix_fmt not in _PLANAR_8BIT + (None,):
             raise VideoError(f"{path}: pixel format {s.codec_context.pix_fmt!r} is not 8-bit planar YUV")
         tb = s.time_base  # frames and packets of a stream share its time base; Fraction math once, not per frame
@@ -249,6 +254,16 @@ def duration_s(path: str | Path) -> float:
         return c.duration / 1e6 if c.duration is not None else float("inf")
     finally:
         c.close()
+
+
+def skip_modes(duration: float) -> list[str | None]:
+    """The ``skip_frame`` modes to try for a video this long (s), sparsest first; None: decode every frame."""
+    modes: list[str | None] = [None]
+    if duration >= SKIP_NONREF_MIN_S:
+        modes.insert(0, "NONREF")
+    if duration >= SKIP_BIDIR_MIN_S:
+        modes.insert(0, "BIDIR")
+    return modes
 
 
 def working_scale(width: int, height: int, max_side: int) -> int:
@@ -280,14 +295,14 @@ class _Tracks:
 CHUNK = 128  # frames decoded ahead of tracking: decoding and LK in alternation evict each other's caches (~10 %)
 
 
-def _decoded_chunks(video: str | Path, max_side: int, skip_nonref: bool, packet_pts: list[int]):
+def _decoded_chunks(video: str | Path, max_side: int, skip_frame: str | None, packet_pts: list[int]):
     """Decode to luma at the working size, ``CHUNK`` frames at a time: yields (halvings, PTS list, frames (n, h, w)).
 
     Two buffers take turns, so the last frame of a chunk stays valid while the next chunk is tracked.
     """
     bufs: list[np.ndarray] = []
     halvings, ts, n, k = 0, [], 0, 0
-    for t, gray in iter_gray(video, fast=FAST_DECODE, skip_nonref=skip_nonref, all_pts=packet_pts):
+    for t, gray in iter_gray(video, fast=FAST_DECODE, skip_frame=skip_frame, all_pts=packet_pts):
         if not bufs:
             halvings = working_scale(gray.shape[1], gray.shape[0], max_side)
         for _ in range(halvings):
@@ -306,7 +321,7 @@ def _decoded_chunks(video: str | Path, max_side: int, skip_nonref: bool, packet_
         yield halvings, ts, bufs[k][:n]
 
 
-def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _Tracks:
+def _track(video: str | Path, rig: dict, max_side: int, skip_frame: str | None) -> _Tracks:
     """Decode to luma and track corners with LK from each decoded frame to the next.
 
     The per-frame loop is kept to the OpenCV calls and a few array copies: at a budget of
@@ -327,7 +342,7 @@ def _track(video: str | Path, rig: dict, max_side: int, skip_nonref: bool) -> _T
               flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     i = -1
     packet_pts: list[int] = []
-    for halvings, ts, frames in _decoded_chunks(video, max_side, skip_nonref, packet_pts):
+    for halvings, ts, frames in _decoded_chunks(video, max_side, skip_frame, packet_pts):
         if K is None:
             size = (frames.shape[2], frames.shape[1])
             K = camera_matrix(rig, 1.0 / (1 << halvings))  # pyrDown: output pixel x sits on input pixel 2x
@@ -375,18 +390,18 @@ def visual_rotations(video: str | Path, rig: dict, max_side: int = MAX_SIDE) -> 
     levels are the speed knobs), with corners re-detected only when too few survive. Everything
     else — undistortion into bearings, the robust Kabsch fits — is batched over all pairs after
     the decode loop, into fixed-size arrays filled in place (no per-frame allocation).
-    Non-reference frames are not decoded (``SKIP_NONREF``) in videos of ``SKIP_NONREF_MIN_S`` or
-    more; where that would leave less than ``MIN_DECODED`` of the frames (a codec that marks far
-    more frames so), every frame is decoded.
+    Non-reference frames are not decoded in videos of ``SKIP_NONREF_MIN_S`` or more, B-frames
+    not at all from ``SKIP_BIDIR_MIN_S`` (``skip_modes``); where that would leave less than
+    ``MIN_DECODED`` of the frames (a codec that marks far more frames so), fewer are skipped.
     """
     model = rig.get("camera_model", "pinhole")
     if model not in SUPPORTED_CAMERAS:
         raise ValueError(f"camera model {model!r} is not supported by sync {SUPPORTED_CAMERAS}")
     dist = np.asarray(rig.get("distortion") or [0.0] * 5, dtype=np.float64)
-    skip = SKIP_NONREF and duration_s(video) >= SKIP_NONREF_MIN_S
-    tr = _track(video, rig, max_side, skip)
-    if skip and len(tr.pts_ns) < MIN_DECODED * len(tr.packet_pts):
-        tr = _track(video, rig, max_side, False)
+    for mode in skip_modes(duration_s(video)):
+        tr = _track(video, rig, max_side, mode)
+        if mode is None or len(tr.pts_ns) >= MIN_DECODED[mode] * len(tr.packet_pts):
+            break
     pts_ns, packet_pts, P0, P1, ST, K, size = tr.pts_ns, tr.packet_pts, tr.P0, tr.P1, tr.ST, tr.K, tr.size
     if not pts_ns:
         raise VideoError(f"{video}: video has no decodable frames")

@@ -34,7 +34,7 @@ from egoworld.train.lineage import build_lineage
 from egoworld.train.optim import Adam
 
 LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
-              "ol_image", "ol_state", "samples_per_s", "ego", "ol_ego"]
+              "ol_image", "ol_state", "samples_per_s", "ego", "ol_ego", "scene", "ol_scene"]
 CALIBRATE_STEPS = (3, 15)  # time steps [3, 15) to turn --minutes into a step count
 
 
