@@ -15,6 +15,9 @@ def eval_command(
     context: Optional[int] = typer.Option(None, help="Context frames before open-loop prediction (default: the run's)."),
     horizon: int = typer.Option(32, min=1, help="Longest open-loop horizon."),
     max_clips: int = typer.Option(64, min=1, help="Clips per split."),
+    probe_frames: Optional[int] = typer.Option(
+        None, min=2, help="Frames per probe-fitting clip (default: the training clip's); context + horizon fits the probe "
+                          "on imagined states of every horizon it is applied to."),
     videos: int = typer.Option(3, min=0, help="Side-by-side videos to write."),
     out: Optional[Path] = typer.Option(None, help="Where eval.json and the figures go (default RUN/eval)."),
 ) -> None:
@@ -28,7 +31,7 @@ def eval_command(
         k, v = c.split("=", 1)
         pairs[k] = v
     evaluate(run, data, blind=blind, compare=pairs, context=context, horizon=horizon, max_clips=max_clips,
-             videos=videos, out=out)
+             probe_frames=probe_frames, videos=videos, out=out)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,7 +43,7 @@ def _beats(res: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compare: dict[str, str] | None = None,
              context: int | None = None, horizon: int = 32, max_clips: int = 64, probe_clips: int = 256,
-             batch_size: int = 16, videos: int = 3, out: str | Path | None = None,
+             probe_frames: int | None = None, batch_size: int = 16, videos: int = 3, out: str | Path | None = None,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     t0 = time.time()
     model, cfg = ck.load_model(run)
@@ -57,18 +57,22 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
     for name, path in (compare or {}).items():
         models[name] = ck.load_model(path)[0]
 
-    train_ds = open_clips(data, cfg, "train", T=cfg.seq_len)
+    # The probe is fitted on filtered and imagined states of training clips of ``probe_frames``
+    # (default: the training clip length, 16 — imagined up to 8 steps); C + horizon shows it the
+    # imagined states of every horizon it is then applied to, at twice the fitting time.
+    probe_T = probe_frames or cfg.seq_len
+    train_ds = open_clips(data, cfg, "train", T=probe_T)
     targets = Targets(train_ds)
     probe_batches = batches(train_ds, eval_indices(len(train_ds), probe_clips), batch_size)
-    probe_ctx = min(C, cfg.seq_len // 2)
+    probe_ctx = min(C, probe_T // 2)
     probes = {name: fit_probe(m, probe_batches, targets, context=probe_ctx) for name, m in models.items()}
-    echo(f"probes fitted on {min(len(train_ds), probe_clips)} training clips, filtered and imagined from "
-         f"{probe_ctx} frames ({time.time() - t0:.0f} s)")
+    echo(f"probes fitted on {min(len(train_ds), probe_clips)} training clips of {probe_T} frames, filtered and "
+         f"imagined {probe_T - probe_ctx} steps from {probe_ctx} ({time.time() - t0:.0f} s)")
 
     result: dict[str, Any] = {"checkpoint": str(ck.resolve(run)), "blind_checkpoint": str(ck.resolve(blind)) if blind else None,
                               "compare": {k: str(ck.resolve(v)) for k, v in (compare or {}).items()},
                               "data": str(data), "context": C, "horizons": list(HORIZONS), "splits": {},
-                              "probe_groups": targets.groups, "probe_units": "same units as the targets (metres for sim)"}
+                              "probe_groups": targets.groups, "probe_frames": probe_T, "probe_units": "same units as the targets (metres for sim)"}
     example = None
     for split in ("val", "heldout"):
         try:

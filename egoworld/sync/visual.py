@@ -34,13 +34,13 @@ MAX_FIT_PX = 2.0  # inliers' RMS residual above this (working-size pixels) → n
 MAX_CORNERS = 100  # corners tracked per pair (70: −10 % sync time, median/p95 error 0.32/1.33 ms instead of 0.29/1.11)
 REDETECT_BELOW = 60  # re-detect when fewer than this survive
 MAX_SIDE = 128  # frames are halved (pyrDown) until their longer side is ≤ this
-LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 3, 10  # 3 levels: ±16 px between decoded frames (2–3 frame intervals)
+LK_WIN, LK_LEVELS, LK_ITERS = (9, 9), 3, 10  # 3 levels: ±16 px between decoded frames (1–4 frame intervals)
 PREDICT = 1.0  # start each track at this fraction of the displacement the last pair's image velocity predicts
 # Frames not decoded at all (FFmpeg's skip_frame), by video length: a long video has evidence to
 # spare, a short one needs every pair (an 8 s clip's σ grew ~1.7× when skipping; a 16 s one
 # skipping every B-frame missed a 25 ms clock jump that 30 s and 60 s ones still found):
-SKIP_NONREF_MIN_S = 15.0  # from 15 s: frames no other frame refers to (x264's B-frames mostly): ~45 % decoded
-SKIP_BIDIR_MIN_S = 30.0  # from 30 s: every B-frame (I- and P-frames only: ~35 % decoded, sync −20 %)
+SKIP_NONREF_MIN_S = 15.0  # from 15 s: frames no other frame refers to (x264's B-frames mostly): ~55 % decoded
+SKIP_BIDIR_MIN_S = 30.0  # from 30 s: every B-frame (I- and P-frames only: ~34 % decoded, sync −25 %)
 MIN_DECODED = {"BIDIR": 0.2, "NONREF": 0.3}  # ... unless that leaves fewer of the frames: then skip less
 FAST_DECODE = False  # skip deblocking: −10 % decode, but the skipped filter's error then propagates to every
 # later frame of the GOP (references are decoded unfiltered); median error 0.10 → 0.12 ms on the synthetic set
@@ -359,7 +359,7 @@ def _track(video: str | Path, rig: dict, max_side: int, skip_frame: str | None) 
                 p_prev = cv2.goodFeaturesToTrack(prev, MAX_CORNERS, 0.01, min_dist, blockSize=3)
             if p_prev is not None and len(p_prev) >= MIN_TRACKS:
                 # Start each track where the last pair's mean image velocity puts it: a fast turn
-                # over 2–3 frames (non-reference frames are skipped) then stays within the pyramid's reach.
+                # over 2–4 frames (B-frames are skipped) then stays within the pyramid's reach.
                 dt = PREDICT * (t - t_prev)
                 guess = cv2.add(p_prev, (vx * dt, vy * dt, 0.0, 0.0))
                 p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p_prev, guess, **lk)
