@@ -98,6 +98,12 @@ def test_eval_writes_json_figures_and_videos(runs):
             assert len(res[name]["psnr"]) == 6 and len(res[name]["probe_all"]) == 6
             assert set(res["summary"][name]["psnr"]) == {"1", "2", "5"}
         assert set(res["beats"]["psnr_vs_copy_last"]) == {"2", "5"}
+        for key in ("psnr_vs_copy_last", "probe_all_vs_copy_last", "psnr_vs_action_blind", "probe_all_vs_action_blind"):
+            for v in res["paired"][key].values():
+                assert v["low"] <= v["mean"] <= v["high"] and v["verdict"] in ("better", "worse", "tie")
+        # the paired PSNR difference is the difference of the two curves
+        d = res["paired"]["psnr_vs_copy_last"]["2"]["mean"]
+        assert abs(d - (res["model"]["psnr"][1] - res["copy_last"]["psnr"][1])) < 1e-3
     # copy-last is scored exactly: recompute horizon 1 by hand on the same clips
     from egoworld.evaluate.openloop import eval_indices
     from egoworld.train.data import collate
@@ -124,6 +130,27 @@ def test_probe_fitted_on_clips_as_long_as_the_evaluation(runs, tmp_path):
     assert long["probe_frames"] == 9
     a, b = base["splits"]["heldout"]["model"], long["splits"]["heldout"]["model"]
     assert a["psnr"] == b["psnr"] and a["probe_all"] != b["probe_all"]
+
+
+def test_paired_difference_intervals_resample_episodes():
+    from egoworld.evaluate.openloop import paired_difference
+
+    g = torch.Generator().manual_seed(0)
+    episode = torch.arange(20).repeat_interleave(4)  # 20 episodes × 4 clips
+    base = torch.rand(80, 3, generator=g)
+    better = paired_difference(base + 0.5, base, episode, higher_is_better=True)
+    assert torch.allclose(better[:, 0], torch.full((3,), 0.5)) and (better[:, 1] > 0.49).all()
+    worse = paired_difference(base + 0.5, base, episode, higher_is_better=False)  # e.g. a larger error
+    assert (worse[:, 2] < 0).all()
+    # Noise shared by the clips of an episode: the interval must widen with it, and straddle 0.
+    shared = torch.randn(20, 1, 3, generator=g).expand(20, 4, 3).reshape(80, 3)
+    tie = paired_difference(base + shared, base, episode, higher_is_better=True)
+    assert (tie[:, 1] < 0).all() and (tie[:, 2] > 0).all()
+    naive = paired_difference(base + shared, base, torch.arange(80), higher_is_better=True)
+    assert ((tie[:, 2] - tie[:, 1]) > 1.5 * (naive[:, 2] - naive[:, 1])).all()
+    nan = base.clone()
+    nan[0] = float("nan")
+    assert torch.isfinite(paired_difference(nan, base, episode, higher_is_better=True)).all()
 
 
 def test_probe_targets_are_in_the_camera_frame():

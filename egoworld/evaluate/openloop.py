@@ -74,11 +74,14 @@ def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any
 
 @torch.no_grad()
 def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]], context: int, horizon: int,
-                    probe: RidgeProbe | MLPProbe | None, targets: Any, copy_last: bool = False) -> dict[str, Any]:
+                    probe: RidgeProbe | MLPProbe | None, targets: Any, copy_last: bool = False,
+                    clips: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Per-horizon means (lists of length ``horizon``) of psnr, ssim and probe RMSE per group.
 
     ``copy_last``: score the copy-last baseline instead (frames: the last context frame; probe:
-    ``model``'s probe on its last filtered state).
+    ``model``'s probe on its last filtered state). ``clips``, when given, receives the per-clip
+    values (N, horizon) of each metric and each clip's episode (``"episode"``, (N,)), for
+    paired comparisons (``paired_difference``).
     """
     C, H = context, horizon
     acc: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
@@ -102,10 +105,41 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
                 acc.setdefault(f"probe_{g}", []).append(v)
     out = {}
     for k, v in acc.items():
-        t = torch.cat(v)
-        out[k] = torch.nanmean(t, 0).tolist() if t.is_floating_point() else t.float().mean(0).tolist()
+        t = torch.cat(v).float()
+        out[k] = torch.nanmean(t, 0).tolist()
+        if clips is not None:
+            clips[k] = t
+    if clips is not None:
+        eps = [b["episode_index"] if b["episode_index"].dim() == 1 else b["episode_index"][:, 0] for b in bs]
+        clips["episode"] = torch.cat(eps)
     out["n_clips"] = int(sum(len(b["image"]) for b in bs))
     return out
+
+
+def paired_difference(a: torch.Tensor, b: torch.Tensor, episode: torch.Tensor, higher_is_better: bool,
+                      n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> torch.Tensor:
+    """How much better ``a`` is than ``b`` on the same clips (N, H): per horizon (mean, low, high) → (H, 3).
+
+    Positive = ``a`` better. The interval is a cluster bootstrap over episodes (clips of one
+    episode overlap and share a room, a person and a task, so they are not independent draws;
+    resampling clips would make the interval too narrow). It covers the clips drawn, not the
+    randomness of training or of fitting the probe.
+    """
+    d = (a - b) if higher_is_better else (b - a)
+    ok = torch.isfinite(d)
+    d = torch.where(ok, d, torch.zeros(()))
+    ids, inv = episode.unique(return_inverse=True)
+    G, H = len(ids), d.shape[1]
+    sums = torch.zeros(G, H, dtype=torch.float64).index_add_(0, inv, d.double())
+    counts = torch.zeros(G, H, dtype=torch.float64).index_add_(0, inv, ok.double())
+    gen = torch.Generator().manual_seed(seed)
+    picks = torch.randint(G, (n_boot, G), generator=gen)
+    weights = torch.zeros(n_boot, G, dtype=torch.float64).scatter_add_(1, picks, torch.ones(n_boot, G, dtype=torch.float64))
+    boot = (weights @ sums) / (weights @ counts).clamp_min(1e-12)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = torch.quantile(boot, q, dim=0)
+    mean = sums.sum(0) / counts.sum(0).clamp_min(1e-12)
+    return torch.stack([mean, lo, hi], -1).float()
 
 
 def at_horizons(curve: list[float], horizons: tuple[int, ...] = HORIZONS) -> dict[str, float]:

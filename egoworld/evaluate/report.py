@@ -114,6 +114,20 @@ def _table(res: dict[str, Any], horizons: list[int]) -> str:
     return f"<table border=1 cellpadding=3><tr><th>model</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _paired_table(paired: dict[str, Any]) -> str:
+    """Model − baseline per horizon with its 95 % interval (episodes resampled): better / worse / tie."""
+    rows, hs = [], []
+    for name, by_h in paired.items():
+        hs = hs or list(by_h)
+        cells = "".join(f"<td>{v['mean']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}] <b>{v['verdict']}</b></td>"
+                        for v in by_h.values())
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    head = "".join(f"<th>h={h}</th>" for h in hs)
+    return ("<p>How much better the model is (positive: better; dB for PSNR, metres for the probe), "
+            "95 % interval over episodes:</p>"
+            f"<table border=1 cellpadding=3><tr><th>model vs</th>{head}</tr>{''.join(rows)}</table>")
+
+
 def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: list[Path]) -> Path:
     parts = [f"<h1>World-model evaluation</h1><p>checkpoint <code>{html.escape(str(result['checkpoint']))}</code>, "
              f"context {result['context']} frames</p>"]
@@ -122,6 +136,8 @@ def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: l
             parts.append(f"<h2>{split} ({res['model']['n_clips']} clips)</h2>" + _table(res, result["horizons"]))
             beats = res.get("beats", {})
             parts.append(f"<p>beats both baselines at every horizon ≥ 2: <b>{beats.get('all_horizons_ge_2')}</b></p>")
+            if res.get("paired"):
+                parts.append(_paired_table(res["paired"]))
     if result.get("counterfactual"):
         parts.append("<h2>Counterfactual sensitivity</h2><pre>" + html.escape(str(result["counterfactual"])) + "</pre>")
     parts += [f'<img src="{f.name}">' for f in figures]

@@ -14,7 +14,16 @@ from typing import Any, Callable
 
 from egoworld._atomic import write_json
 from egoworld.evaluate.counterfactual import sim_counterfactual, synthetic_counterfactual
-from egoworld.evaluate.openloop import HORIZONS, at_horizons, batches, eval_indices, example_frames, fit_probe, rollout_metrics
+from egoworld.evaluate.openloop import (
+    HORIZONS,
+    at_horizons,
+    batches,
+    eval_indices,
+    example_frames,
+    fit_probe,
+    paired_difference,
+    rollout_metrics,
+)
 from egoworld.evaluate.report import plot_curves, write_html, write_video
 from egoworld.evaluate.truth import Targets
 from egoworld.train import checkpoint as ck
@@ -38,6 +47,30 @@ def _beats(res: dict[str, Any]) -> dict[str, Any]:
             if metric in ("psnr", "probe_all"):
                 ok_all &= all(wins.values())
     out["all_horizons_ge_2"] = ok_all
+    return out
+
+
+def _paired(res: dict[str, Any], clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Model minus each baseline on the same clips, per horizon ≥ 2: mean and 95 % interval (episodes resampled).
+
+    ``verdict`` per horizon: "better" / "worse" when the whole interval is on one side of zero,
+    else "tie" — a difference the clips drawn cannot tell from none.
+    """
+    out: dict[str, Any] = {}
+    m = clips["model"]
+    for base in ("copy_last", "action_blind"):
+        if base not in clips:
+            continue
+        for metric, higher in (("psnr", True), ("probe_all", False)):
+            if metric not in m or metric not in clips[base]:
+                continue
+            d = paired_difference(m[metric], clips[base][metric], m["episode"], higher)
+            hs = [h for h in HORIZONS if 2 <= h <= d.shape[0]]
+            out[f"{metric}_vs_{base}"] = {
+                str(h): {"mean": round(float(d[h - 1, 0]), 5), "low": round(float(d[h - 1, 1]), 5),
+                         "high": round(float(d[h - 1, 2]), 5),
+                         "verdict": "better" if d[h - 1, 1] > 0 else "worse" if d[h - 1, 2] < 0 else "tie"}
+                for h in hs}
     return out
 
 
@@ -85,10 +118,15 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
         split_targets = Targets(ds)
         bs = batches(ds, eval_indices(len(ds), max_clips), batch_size)
         res: dict[str, Any] = {}
+        clips: dict[str, dict[str, Any]] = {}
         for name, m in models.items():
-            res[name] = rollout_metrics(m, bs, C, horizon, probes[name], split_targets)
-        res["copy_last"] = rollout_metrics(model, bs, C, horizon, probes["model"], split_targets, copy_last=True)
+            clips[name] = {}
+            res[name] = rollout_metrics(m, bs, C, horizon, probes[name], split_targets, clips=clips[name])
+        clips["copy_last"] = {}
+        res["copy_last"] = rollout_metrics(model, bs, C, horizon, probes["model"], split_targets, copy_last=True,
+                                           clips=clips["copy_last"])
         res["beats"] = _beats(res)
+        res["paired"] = _paired(res, clips)
         res["summary"] = {name: {k: at_horizons(v) for k, v in r.items() if isinstance(v, list)}
                           for name, r in res.items() if isinstance(r, dict) and "psnr" in r}
         result["splits"][split] = res
