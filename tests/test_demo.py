@@ -36,6 +36,7 @@ def test_demo_report_is_one_self_contained_page(demo_quick):
     html = (out / "report.html").read_text()
     for anchor in ("summary", "data", "sync", "model", "planning"):
         assert f"id='{anchor}'" in html, anchor
+    assert "95 % interval over episodes:" in html  # each beats line says which wins the clips can show
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", html), "every src/href must be inline data or an anchor"
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 6  # frames, heatmaps, sync, loss, horizon plots
     assert len(re.findall(r'<video src="data:video/mp4;base64,', html)) >= 3  # two eval clips + the counterfactual

@@ -108,8 +108,20 @@ def _beats_line(res: dict[str, Any]) -> tuple[str, dict]:
             ok = all(wins.values())
             out[f"{metric}_vs_{base}"] = ok
             cells.append(f"{'PSNR' if metric == 'psnr' else 'state probe'} vs {NAMES[base]}: "
-                         f"{mark(ok, 'beats at every h ≥ 2', 'not at h = ' + ', '.join(h for h, w in wins.items() if not w))}")
+                         f"{mark(ok, 'beats at every h ≥ 2', 'not at h = ' + ', '.join(h for h, w in wins.items() if not w))}"
+                         + _interval_note(res.get("paired", {}).get(f"{metric}_vs_{base}")))
     return " · ".join(cells), out
+
+
+def _interval_note(paired: dict[str, Any] | None) -> str:
+    """' (95 % interval over episodes: better at h = 5, 10; tie at h = 2)' from eval.json's ``paired``."""
+    if not paired:
+        return ""
+    by: dict[str, list[str]] = {}
+    for h, v in paired.items():
+        by.setdefault(v["verdict"], []).append(h)
+    parts = [f"{verdict} at h = {', '.join(hs)}" for verdict, hs in by.items()]
+    return esc(f" (95 % interval over episodes: {'; '.join(parts)})")
 
 
 def model_section(root: Path, summary: dict, ev: dict, splits: dict[str, list[str]], counterfactual: dict | None = None) -> tuple[str, dict]:
