@@ -44,7 +44,8 @@ def _session(args: argparse.Namespace) -> Path:
     from egoworld.capture.sim.record import SessionConfig, capture_session
 
     cfg = SessionConfig(seed=5, seconds=args.seconds, width=args.size, height=args.size, task="push")
-    root = CACHE if args.size == 128 else CACHE / f"{args.size}px"  # the 128² session keeps its old place
+    # one cached session per size and length (the default 60 s 128² one keeps its old place)
+    root = CACHE if (args.size, args.seconds) == (128, 60.0) else CACHE / f"{args.size}px_{args.seconds:g}s"
     path = root / cfg.session_id
     if not (path / "session.json").exists():
         print(f"capturing a {args.seconds:.0f} s {args.size}² sim session into {root} (once) …", flush=True)
