@@ -73,3 +73,25 @@ def test_grip_fit_inverts_hand_model(side):
     # a closed hand's fingertips are nearer the wrist than an open hand's
     tips = [4, 8, 12, 16, 20]
     assert np.all(np.linalg.norm(kp[-1, tips], axis=-1)[1:] < np.linalg.norm(kp[0, tips], axis=-1)[1:])
+
+
+def test_batched_quaternions_agree_with_scipy():
+    """quat.batch_* (used by the action module and sync) is SciPy's Rotation math, to rounding, at every angle."""
+    from scipy.spatial.transform import Rotation as R
+
+    from egoworld import quat as Q
+
+    rng = np.random.default_rng(4)
+    angles = np.concatenate([[0.0, 1e-9, 1e-4, 1e-3, 2e-3, np.pi - 1e-6, np.pi], rng.uniform(0, np.pi, 200)])
+    axes = rng.normal(size=(len(angles), 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    a = R.from_rotvec(axes * angles[:, None])
+    b = R.from_rotvec(rng.normal(size=(len(angles), 3)))
+    qa = a.as_quat(scalar_first=True) * rng.choice([-1.0, 1.0], (len(angles), 1)) * 1.7  # any sign and scale
+    qb = b.as_quat(scalar_first=True)
+    ua = Q.batch_unit(qa)
+    np.testing.assert_allclose(Q.batch_rotvec(ua), a.as_rotvec(), atol=1e-12)
+    np.testing.assert_allclose(Q.batch_rotvec(Q.batch_mul(ua, qb)), (a * b).as_rotvec(), atol=1e-12)
+    np.testing.assert_allclose(Q.batch_rotvec(Q.batch_mul(Q.batch_conj(ua), qb)), (a.inv() * b).as_rotvec(), atol=1e-12)
+    v = rng.normal(size=(len(angles), 3))
+    np.testing.assert_allclose(Q.batch_rotate(ua, v), a.apply(v), atol=1e-12)
