@@ -50,7 +50,7 @@ def _beats(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _paired(res: dict[str, Any], clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _paired(clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Model minus each baseline on the same clips, per horizon ≥ 2: mean and 95 % interval (episodes resampled).
 
     ``verdict`` per horizon: "better" / "worse" when the whole interval is on one side of zero,
@@ -126,7 +126,7 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
         res["copy_last"] = rollout_metrics(model, bs, C, horizon, probes["model"], split_targets, copy_last=True,
                                            clips=clips["copy_last"])
         res["beats"] = _beats(res)
-        res["paired"] = _paired(res, clips)
+        res["paired"] = _paired(clips)
         res["summary"] = {name: {k: at_horizons(v) for k, v in r.items() if isinstance(v, list)}
                           for name, r in res.items() if isinstance(r, dict) and "psnr" in r}
         result["splits"][split] = res

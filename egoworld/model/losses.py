@@ -35,10 +35,10 @@ def _image_loss(pred: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
 
 
 def _scene_target(model: WorldModel, image: torch.Tensor) -> torch.Tensor:
-    """uint8 frames (..., 3, S, S) → the scene head's target: area-averaged to ``scene_size``, in [0, 1]."""
-    lead = image.shape[:-3]
-    small = F.adaptive_avg_pool2d(image.reshape((-1,) + image.shape[-3:]).float() / 255.0, model.cfg.scene_size)
-    return (small * 255.0).reshape(lead + small.shape[1:])  # _image_loss divides by 255
+    """uint8 frames (..., 3, S, S) → the scene head's target: area-averaged to ``scene_size``, still in 0…255
+    (the units ``_image_loss`` takes its target in)."""
+    small = F.adaptive_avg_pool2d(image.reshape((-1,) + image.shape[-3:]).float(), model.cfg.scene_size)
+    return small.reshape(image.shape[:-3] + small.shape[1:])
 
 
 def _free(kl: torch.Tensor, free: float) -> torch.Tensor:
