@@ -56,17 +56,17 @@ def main() -> None:
     obs, _ = env.reset(seed=0)
     wm = WorldModelCost(model, person_spec(0).hand_scale, cfg.context)
     mpc = MPC(make_planner(pc), wm)
-    wm.observe(obs["image"])
+    wm.observe(obs["image"], state=obs["state"])
     rest = np.zeros(20)
     rest[[12, 19]] = env.sim.grips
     for _ in range(cfg.context - 1):  # a full filter window, as in closed loop
         obs, *_ = env.step(rest)
-        wm.observe(obs["image"], rest)
+        wm.observe(obs["image"], rest, obs["state"])
     frames = [obs["image"]] * 2
 
     filt, plan, total = [], [], []
     for k in range(a.replans + 1):
-        wm.observe(frames[k % 2], rest)  # a new frame arrived: the next plan re-filters
+        wm.observe(frames[k % 2], rest, obs["state"])  # a new frame arrived: the next plan re-filters
         t0 = time.perf_counter()
         wm.start_state()
         t1 = time.perf_counter()

@@ -275,7 +275,7 @@ def log_rollout(rec: Any, run: str | Path, data: str | None = None, split: str =
     img, act = item["image"][None], item["action"][None, : C - 1 + horizon]
     valid = item["action_valid"][None, : C - 1 + horizon] if "action_valid" in item else None
     with torch.no_grad():
-        pred = model.predict(img[:, :C], act, valid=valid)[0][0]
+        pred = model.predict(img[:, :C], act, valid=valid, state=item["state"][None] if "state" in item else None)[0][0]
     real = img[0, : C + horizon]
     model_frames = torch.cat([real[:C], pred])
     copy_last = torch.cat([real[:C], real[C - 1:C].expand(horizon, -1, -1, -1)])

@@ -72,13 +72,47 @@ def test_free_bits_floor_and_loss_parts():
 
 def test_configs_written_before_a_head_existed_load_without_it():
     d = dataclasses.asdict(tiny())
-    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale")}
+    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale", "proprio", "proprio_drop")}
     m = WorldModel(Config.from_dict(old))
-    assert m.ego_head is None and m.scene_head is None
+    assert m.ego_head is None and m.scene_head is None and m.proprio_encoder is None
+    assert m.rssm.post_net[0].in_features == m.cfg.deter + m.encoder.embed_size  # images only, as such runs were trained
     ds = SyntheticClips(episodes=1, T=6, size=32)
     _, parts = world_model_loss(m, collate(ds, [0]))
     assert not {"ego", "scene", "ol_ego", "ol_scene"} & set(parts)
     assert WorldModel(Config.from_dict(d)).scene_head is not None
+
+
+def test_body_sense_enters_the_posterior_where_given():
+    """The posterior reads the wrists and gravity beside the image; a missing state (None, NaN rows or
+    ``present`` False) is the same input as no state, and the training loss hides it on a seeded share of frames."""
+    torch.manual_seed(3)
+    cfg = tiny(proprio_drop=0.5)
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg).eval()
+    b = collate(ds, [0, 1])
+    img, state = b["image"], b["state"]
+    assert m.embed(img, state).shape[-1] == m.encoder.embed_size + cfg.proprio
+    none = m.embed(img)
+    assert torch.equal(m.embed(img, torch.full_like(state, float("nan"))), none)
+    assert torch.equal(m.embed(img, state, torch.zeros(state.shape[:2], dtype=torch.bool)), none)
+    moved = state.clone()
+    moved[:, 5:, 7:10] += 0.1  # the left wrist 10 cm elsewhere from frame 5 on
+    pa, _ = m.observe(img, b["action"], sample=False, state=state)
+    pb, _ = m.observe(img, b["action"], sample=False, state=moved)
+    assert torch.equal(pa.h[:, :6], pb.h[:, :6])  # h_t is computed before frame t's observation
+    assert not torch.equal(pa.probs[:, 5], pb.probs[:, 5])
+    far = state.clone()
+    far[..., 7:10] += 0.5
+    _, pred_a = m.open_loop(img[:, :6], b["action"][:, :11], state=state)
+    _, pred_b = m.open_loop(img[:, :6], b["action"][:, :11], state=far)
+    assert not torch.equal(pred_a.probs, pred_b.probs)  # imagination starts from what the context sensed
+
+    def loss(drop: float, seed: int) -> float:
+        m.cfg.proprio_drop = drop
+        with torch.no_grad():
+            return float(world_model_loss(m, b, Noise(torch.Generator().manual_seed(seed)))[0])
+    assert loss(0.5, 7) == loss(0.5, 7)  # the hidden frames come from the step's noise: reproducible
+    assert loss(0.5, 7) != loss(0.0, 7)
 
 
 def test_tiny_model_overfits_one_clip():

@@ -221,7 +221,7 @@ class MPCActor(_Actor):
         if self.model is not None:
             self.wm = WorldModelCost(self.model, person_spec(env.person).hand_scale, self.context, self.objective,
                                      self.goal_image)
-            self.wm.observe(obs["image"])
+            self.wm.observe(obs["image"], state=obs.get("state"))
             cost = self.wm
         else:
             self.wm = None
@@ -239,7 +239,7 @@ class MPCActor(_Actor):
 
     def after(self, control, obs):
         if self.wm is not None:
-            self.wm.observe(obs["image"], control)
+            self.wm.observe(obs["image"], control, obs.get("state"))
 
 
 class ScriptedActor(_Actor):
@@ -372,7 +372,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
         obs, _ = env.reset(seed=spec.reset_seed)
         wm = WorldModelCost(model, person_spec(spec.person).hand_scale, cfg.context or mcfg.context,
                             Objective(**cfg.objective))
-        wm.observe(obs["image"])
+        wm.observe(obs["image"], state=obs.get("state"))
         c_model, c_true = wm(controls), SimCost(env, Objective(**cfg.objective).terminal)(controls)
     finally:
         env.close()

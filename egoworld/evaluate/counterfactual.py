@@ -62,8 +62,8 @@ def synthetic_counterfactual(models: dict[str, WorldModel], ds: Any, context: in
     out = {}
     ctx_act = b["action"][:, :C - 1]
     for name, m in models.items():
-        pa, _ = m.open_loop(b["image"][:, :C], torch.cat([ctx_act, act_a], 1))
-        pb, _ = m.open_loop(b["image"][:, :C], torch.cat([ctx_act, act_b], 1))
+        pa, _ = m.open_loop(b["image"][:, :C], torch.cat([ctx_act, act_a], 1), state=b["state"][:, :C])
+        pb, _ = m.open_loop(b["image"][:, :C], torch.cat([ctx_act, act_b], 1), state=b["state"][:, :C])
         out[name] = _stats(pa - pb, d_sim)
     return out
 
@@ -109,6 +109,7 @@ def _replay_pair(ds: Any, sessions: dict[int, Any], i: int, context: int, horizo
     sim.close()
     item = ds[i]
     return {"sim_a": renders[0], "sim_b": renders[1], "context": item["image"][:C], "context_action": item["action"][:C - 1],
+            "context_state": item["state"][:C],
             "action_a": torch.from_numpy(control_to_action(ca, hand_scale)).float(),
             "action_b": torch.from_numpy(control_to_action(cb, hand_scale)).float(),
             "session": str(session), "episode": ep, "start": start}
@@ -129,11 +130,12 @@ def sim_counterfactual(models: dict[str, WorldModel], ds: Any, sessions: dict[in
         return {}
     d_sim = torch.stack([p["sim_a"] - p["sim_b"] for p in pairs])
     ctx, ctx_act = torch.stack([p["context"] for p in pairs]), torch.stack([p["context_action"] for p in pairs])
+    ctx_state = torch.stack([p["context_state"] for p in pairs])
     act_a, act_b = torch.stack([p["action_a"] for p in pairs]), torch.stack([p["action_b"] for p in pairs])
     out = {}
     for name, m in models.items():
-        pa, _ = m.open_loop(ctx, torch.cat([ctx_act, act_a], 1))
-        pb, _ = m.open_loop(ctx, torch.cat([ctx_act, act_b], 1))
+        pa, _ = m.open_loop(ctx, torch.cat([ctx_act, act_a], 1), state=ctx_state)
+        pb, _ = m.open_loop(ctx, torch.cat([ctx_act, act_b], 1), state=ctx_state)
         out[name] = _stats(pa - pb, d_sim)
     return out
 
@@ -167,7 +169,8 @@ def counterfactual_frames(models: dict[str, WorldModel], ds: Any, sessions: dict
                            "simulator/B": torch.cat([ctx8, to8(p["sim_b"])])}
     for name, m in models.items():
         for key in ("a", "b"):
-            pred, _ = m.open_loop(p["context"][None], torch.cat([p["context_action"], p[f"action_{key}"]])[None])
+            pred, _ = m.open_loop(p["context"][None], torch.cat([p["context_action"], p[f"action_{key}"]])[None],
+                                  state=p["context_state"][None])
             out[f"{name}/{key.upper()}"] = torch.cat([ctx8, to8(pred[0])])
     out["about"] = {"session": p["session"], "episode": p["episode"], "start_frame": p["start"], "context": C, "horizon": H,
                     "A": "the recorded actions",

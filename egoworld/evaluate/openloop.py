@@ -47,14 +47,15 @@ def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any
     n_clips = 0
     for b in bs:
         valid = b.get("action_valid")
-        posts, _ = model.observe(b["image"], b["action"], valid, sample=False)
+        posts, _ = model.observe(b["image"], b["action"], valid, sample=False, state=b.get("state"))
         y = targets(b)
         feats, ys_b = [posts.feat()], [y]
         B, T = b["image"].shape[:2]
         clip = (n_clips + torch.arange(B))[:, None].expand(B, T)
         gs_b = [clip]
         if context is not None and 1 <= context < T:
-            _, _, states = model.predict(b["image"][:, :context], b["action"][:, :T - 1], valid=None if valid is None else valid[:, :T - 1])
+            _, _, states = model.predict(b["image"][:, :context], b["action"][:, :T - 1],
+                                          valid=None if valid is None else valid[:, :T - 1], state=b.get("state"))
             feats.append(states.feat())
             ys_b.append(y[:, context:])
             gs_b.append(clip[:, context:])
@@ -92,10 +93,12 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
         if copy_last:
             pred = b["image"][:, C - 1:C].expand_as(real)
             if model is not None and probe is not None:
-                posts, _ = model.observe(b["image"][:, :C], act[:, :C], valid[:, :C], sample=False)
+                state = b.get("state")
+                posts, _ = model.observe(b["image"][:, :C], act[:, :C], valid[:, :C], sample=False,
+                                         state=None if state is None else state[:, :C])
                 feats = posts.feat()[:, -1:].expand(-1, H, -1)
         else:
-            pred, _, states = model.predict(b["image"][:, :C], act, valid=valid)
+            pred, _, states = model.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"))
             feats = states.feat()
         acc["psnr"].append(psnr(pred, real))
         acc["ssim"].append(ssim(pred, real))
@@ -155,9 +158,9 @@ def example_frames(model: WorldModel, blind: WorldModel | None, b: dict[str, tor
     act, valid = b["action"][:, :C - 1 + H], b["action_valid"][:, :C - 1 + H]
     real = b["image"][:, :C + H]
     to8 = lambda x: (x * 255).round().clamp(0, 255).to(torch.uint8)  # noqa: E731
-    pred = to8(model.predict(b["image"][:, :C], act, valid=valid)[0])
+    pred = to8(model.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"))[0])
     out = {"real": real, "model": torch.cat([real[:, :C], pred], 1),
            "copy_last": torch.cat([real[:, :C], real[:, C - 1:C].expand(-1, H, -1, -1, -1)], 1)}
     if blind is not None:
-        out["action_blind"] = torch.cat([real[:, :C], to8(blind.predict(b["image"][:, :C], act, valid=valid)[0])], 1)
+        out["action_blind"] = torch.cat([real[:, :C], to8(blind.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"))[0])], 1)
     return out

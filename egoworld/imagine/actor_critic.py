@@ -177,16 +177,17 @@ def start_pool(model: WorldModel, data: str | Path, task: str | None, cfg: ACCon
     if len(windows) > cfg.max_clips:
         windows = [windows[i] for i in sorted(rng.choice(len(windows), cfg.max_clips, replace=False))]
     reader = WindowReader(store, model.cfg.image_size)
-    imgs, acts, valid, scales = [], [], [], []
+    imgs, acts, valid, states, scales = [], [], [], [], []
     for ep, s in windows:
         cols = reader.episode(ep)
         imgs.append(reader.frames(ep, s, s + T))
         acts.append(cols["action"][s:s + T])
+        states.append(cols["state"][s:s + T])
         valid.append(cols["action_valid"][s:s + T])
         scales.append(estimate_hand_scale(cols["action"], cols["action_valid"]))
     reader.close()
     posts = filter_windows(model, torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(acts)),
-                           torch.from_numpy(np.stack(valid)))
+                           torch.from_numpy(np.stack(valid)), torch.from_numpy(np.stack(states)))
     b = min(cfg.burn_in, T - 1)
     state = State(*(getattr(posts, k)[:, b:].flatten(0, 1).contiguous() for k in ("h", "z", "probs")))
     scale = np.repeat(np.stack(scales), T - b, axis=0)

@@ -134,10 +134,12 @@ class Starts:
 def _episode_columns(store: Any, ep: int) -> dict[str, np.ndarray]:
     import pyarrow.parquet as pq
 
-    t = pq.read_table(store.data_file(ep), columns=["action", "action_valid"] + (["next.success"] if store.has_labels else []))
+    t = pq.read_table(store.data_file(ep), columns=["action", "action_valid", "observation.state"]
+                      + (["next.success"] if store.has_labels else []))
     n = t.num_rows
     out = {"action": np.asarray(t.column("action").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1),
-           "action_valid": t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool)}
+           "action_valid": t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool),
+           "state": np.asarray(t.column("observation.state").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1)}
     out["success"] = (t.column("next.success").to_numpy(zero_copy_only=False).astype(bool) if store.has_labels
                       else np.zeros(n, bool))
     return out
@@ -208,11 +210,13 @@ class WindowReader:
 
 @torch.no_grad()
 def filter_windows(model: WorldModel, images: torch.Tensor, actions: torch.Tensor, valid: torch.Tensor,
-                   batch: int = 32) -> State:
-    """Posterior states (N, T, ·) of windows (N, T, 3, S, S) — latent modes: a filter, not a dream."""
+                   states: torch.Tensor | None = None, batch: int = 32) -> State:
+    """Posterior states (N, T, ·) of windows (N, T, 3, S, S) [and body states (N, T, 21)] — latent modes:
+    a filter, not a dream."""
     parts = []
     for i in range(0, len(images), batch):
-        posts, _ = model.observe(images[i:i + batch], actions[i:i + batch], valid[i:i + batch], sample=False)
+        posts, _ = model.observe(images[i:i + batch], actions[i:i + batch], valid[i:i + batch], sample=False,
+                                 state=None if states is None else states[i:i + batch])
         parts.append(posts)
     return State(*(torch.cat([getattr(p, k) for p in parts]) for k in ("h", "z", "probs")))
 
@@ -254,18 +258,20 @@ def load_starts(model: WorldModel, data: str | Path, task: str | None = None, n:
         picks.append({"episode_index": int(row["episode_index"]), "frame": frame, "session_id": row["session_id"],
                       "session_path": path, "task_id": row.get("task_id"), "place": row.get("place"),
                       "person": row.get("person"), "length": length})
-    images, actions, valid, scales = [], [], [], []
+    images, actions, valid, states, scales = [], [], [], [], []
     for p in picks:
         ep, f = p["episode_index"], p["frame"]
         cols = reader.episode(ep)
         images.append(reader.frames(ep, f - context + 1, f + 1))
         actions.append(cols["action"][f - context + 1: f + 1])
+        states.append(cols["state"][f - context + 1: f + 1])
         valid.append(cols["action_valid"][f - context + 1: f + 1])
         scales.append(estimate_hand_scale(cols["action"], cols["action_valid"]))
         p["success_at_start"] = bool(cols["success"][max(f - 1, 0)])
     reader.close()
     img = torch.from_numpy(np.stack(images))
-    posts = filter_windows(model, img, torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(valid)))
+    posts = filter_windows(model, img, torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(valid)),
+                           torch.from_numpy(np.stack(states)))
     feats = store.info["features"][store.video_key]["shape"]
     return Starts(posts.h[:, -1].contiguous(), posts.z[:, -1].contiguous(), posts.probs[:, -1].contiguous(),
                   img[:, -1].contiguous(), np.stack(scales), picks, store.fps, (int(feats[0]), int(feats[1])),
@@ -435,9 +441,10 @@ class FilteredSimEnv(gym.Env):
             out["latent"] = self._state.feat()[0].clamp(-1, 1).numpy().astype(np.float32)
         return out
 
-    def _embed(self, image: np.ndarray) -> torch.Tensor:
-        img = torch.from_numpy(np.ascontiguousarray(self._small(image).transpose(2, 0, 1)))[None, None]
-        return self.model.embed(img)[:, 0]
+    def _embed(self, sim_obs: dict) -> torch.Tensor:
+        img = torch.from_numpy(np.ascontiguousarray(self._small(sim_obs["image"]).transpose(2, 0, 1)))[None, None]
+        state = torch.from_numpy(np.asarray(sim_obs["state"], dtype=np.float32))[None, None] if "state" in sim_obs else None
+        return self.model.embed(img, state)[:, 0]
 
     @torch.no_grad()
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -460,7 +467,7 @@ class FilteredSimEnv(gym.Env):
             sim_obs, info = self.sim.reset(seed=sim_seed, options=options or None)
             m = self.model
             h = m.rssm.initial_h(1)
-            probs = m.rssm.posterior(h, self._embed(sim_obs["image"]))
+            probs = m.rssm.posterior(h, self._embed(sim_obs))
             self._state = State(h, mode_onehot(probs), probs)
             self._scale = np.full(2, person_spec(int(options.get("person", self.sim.person))).hand_scale)
             self.start_index = -1
@@ -473,7 +480,7 @@ class FilteredSimEnv(gym.Env):
         sim_obs, reward, terminated, truncated, info = self.sim.step(control.astype(np.float32))
         m = self.model
         h = m.rssm.deter_step(self._state, _to_action(m, control, self._scale))
-        probs = m.rssm.posterior(h, self._embed(sim_obs["image"]))
+        probs = m.rssm.posterior(h, self._embed(sim_obs))
         self._state = State(h, mode_onehot(probs), probs)
         return self._obs(sim_obs), reward, terminated, truncated, dict(info, start=self.start_index)
 

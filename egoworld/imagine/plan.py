@@ -223,6 +223,7 @@ class WorldModelCost:
         self.objective = objective or Objective(goal=1.0 if goal_image is not None else 0.0)
         self.frames: deque = deque(maxlen=self.context)
         self.actions: deque = deque(maxlen=self.context)
+        self.states: deque = deque(maxlen=self.context)  # the body state of each frame (NaN: not given)
         self._start = None
         self.goal_probs = None if goal_image is None else self.encode_goal(goal_image)
         self.filter_seconds = 0.0
@@ -238,13 +239,17 @@ class WorldModelCost:
 
     def reset(self) -> None:
         self.frames.clear()
+        self.states.clear()
         self.actions.clear()
         self._start = None
 
-    def observe(self, image: np.ndarray, control: np.ndarray | None = None) -> None:
+    def observe(self, image: np.ndarray, control: np.ndarray | None = None, state: np.ndarray | None = None) -> None:
+        """A new frame [, the control that led to it, and the body state (21-D) sensed with it]."""
         if control is not None and self.frames:
             self.actions.append(control_to_action(np.asarray(control, dtype=np.float64), self.hand_scale))
         self.frames.append(self._image(image))
+        self.states.append(np.full(self.model.cfg.state_dim, np.nan, np.float32) if state is None
+                           else np.asarray(state, dtype=np.float32))
         while len(self.actions) > len(self.frames) - 1:
             self.actions.popleft()
         self._start = None
@@ -264,7 +269,8 @@ class WorldModelCost:
             valid = torch.zeros(1, T, dtype=torch.bool)
             valid[0, : len(self.actions)] = True
             with torch.no_grad():
-                posts, _ = self.model.observe(img, torch.from_numpy(act)[None], valid, sample=False)
+                posts, _ = self.model.observe(img, torch.from_numpy(act)[None], valid, sample=False,
+                                              state=torch.from_numpy(np.stack(self.states))[None])
             from egoworld.model import State
 
             self._start = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])

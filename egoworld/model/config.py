@@ -36,6 +36,8 @@ class Config:
     stoch: int = 16  # number of categorical latents in z
     classes: int = 16  # classes per latent
     hidden: int = 192  # width of MLPs inside the RSSM and heads
+    proprio: int = 64  # width of the body-sense embedding (wrists in the head frame, gravity) beside the image's; 0: images only
+    proprio_drop: float = 0.1  # in training, hide it on this share of frames (tracking drops out; callers may lack it)
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
     reward_bins: int = 41  # twohot bins over symlog(reward) in [-reward_range, reward_range]
@@ -93,9 +95,9 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
         # Heads added later are off in configs written before they existed: such models have none.
-        for name in ("ego_scale", "scene_scale"):
+        for name in ("ego_scale", "scene_scale", "proprio", "proprio_drop"):
             if name not in d:
-                d = {**d, name: 0.0}
+                d = {**d, name: 0}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

@@ -53,7 +53,10 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     B, T = image.shape[:2]
     valid = batch.get("action_valid")
     act = model.norm_action(action, valid)
-    posts, priors = model.rssm.observe(model.embed(image), act, noise)
+    present = None
+    if model.proprio_encoder is not None and cfg.proprio_drop > 0 and noise is not None:
+        present = noise.uniform((B, T), image.device) >= cfg.proprio_drop  # hide the body sense on some frames
+    posts, priors = model.rssm.observe(model.embed(image, batch["state"], present), act, noise)
     feat = posts.feat()
 
     m: dict[str, torch.Tensor] = {}

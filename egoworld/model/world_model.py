@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from egoworld.model.config import Config
-from egoworld.model.nets import EGO_DIM, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, mlp, quat_matrix, symexp
+from egoworld.model.nets import (EGO_DIM, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, egocentric, mlp,
+                                 quat_matrix, symexp)
 from egoworld.model.rssm import RSSM, State
 
 
@@ -35,7 +36,13 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = ConvEncoder(cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
-        self.rssm = RSSM(cfg, self.encoder.embed_size)
+        # What the body senses enters the posterior beside the image (DreamerV3 encodes vector observations
+        # with an MLP beside the CNN): both wrists in the head frame and gravity (``egocentric``), plus a flag
+        # saying whether they were given. Why: a 64² frame shows a hand a few pixels wide, or not at all;
+        # hand tracking and the IMU know where it is. Imagination has no observations, so the prior must
+        # still carry it forward from the actions.
+        self.proprio_encoder = mlp(EGO_DIM + 1, cfg.hidden, cfg.proprio, 1) if cfg.proprio > 0 else None
+        self.rssm = RSSM(cfg, self.encoder.embed_size + cfg.proprio)
         if cfg.decoder == "warp":
             self.decoder = WarpDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res,
                                        self.encoder.stage_channels, extra=cfg.state_dim + 9,
@@ -76,10 +83,29 @@ class WorldModel(nn.Module):
             a = a * valid.unsqueeze(-1).to(a.dtype)
         return a
 
-    def embed(self, image: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, S, S) uint8 → (B, T, E)."""
+    def embed(self, image: torch.Tensor, state: torch.Tensor | None = None,
+              present: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, S, S) uint8 [+ the 21-D body state (B, T, 21)] → (B, T, E).
+
+        ``present`` (B, T) bool marks the frames whose state is known (default: rows without NaN); without
+        ``state`` none is (a goal image, a caller that only has frames): the model was trained with such gaps
+        (``proprio_drop``).
+        """
         B, T = image.shape[:2]
-        return self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
+        e = self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
+        if self.proprio_encoder is None:
+            return e
+        if state is None:
+            ego, flag = torch.zeros(B, T, EGO_DIM, device=e.device), torch.zeros(B, T, 1, device=e.device)
+        else:
+            if state.shape[:2] != (B, T):
+                raise ValueError(f"state {tuple(state.shape)} does not match images {tuple(image.shape)}: one row per frame")
+            state = state.float()
+            known = torch.isfinite(state).all(-1)
+            known = known if present is None else known & present.reshape(B, T).bool()
+            flag = known.reshape(B, T, 1).to(e.dtype)
+            ego = egocentric(torch.where(known[..., None], state, torch.zeros_like(state))) * flag
+        return torch.cat([e, self.proprio_encoder(torch.cat([ego, flag], -1))], -1)
 
     # --- outputs ---
     def reference(self, image: torch.Tensor, feat: torch.Tensor) -> Ref:
@@ -145,9 +171,10 @@ class WorldModel(nn.Module):
 
     # --- filtering and imagination ---
     def observe(self, image: torch.Tensor, action: torch.Tensor, valid: torch.Tensor | None = None,
-                noise: Noise | None = None, sample: bool = True) -> tuple[State, torch.Tensor]:
-        """Posterior states (B, T, ·) and prior probs for a clip of raw images and raw actions."""
-        return self.rssm.observe(self.embed(image), self.norm_action(action, valid), noise, sample)
+                noise: Noise | None = None, sample: bool = True, state: torch.Tensor | None = None
+                ) -> tuple[State, torch.Tensor]:
+        """Posterior states (B, T, ·) and prior probs for a clip of raw images, raw actions [and body states]."""
+        return self.rssm.observe(self.embed(image, state), self.norm_action(action, valid), noise, sample)
 
     def imagine(self, start: State, action: torch.Tensor, sample: bool = False, noise: Noise | None = None) -> State:
         """Open-loop states (B, H, ·) after ``start`` under raw actions (B, H, A)."""
@@ -155,23 +182,23 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def open_loop(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
-                  valid: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+                  valid: torch.Tensor | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """Predict frames C…C+H-1 from C context frames (B, C, 3, S, S) and raw actions (B, C-1+H, A).
 
         ``action[:, t]`` moves frame t to t+1, so the first C-1 actions are used while filtering
         the context and the remaining H drive the imagination. Latents take the mode unless
-        ``sample``: a prediction, not a dream.
+        ``sample``: a prediction, not a dream. ``state`` (B, ≥C, 21): the body states of the context frames.
         """
-        pred, _, states = self.predict(context, action, sample, valid)
+        pred, _, states = self.predict(context, action, sample, valid, state)
         return pred, states
 
     @torch.no_grad()
     def predict(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
-                valid: torch.Tensor | None = None) -> tuple[torch.Tensor, State, State]:
+                valid: torch.Tensor | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, State, State]:
         """``open_loop`` that also returns the filtered context states (B, C, ·) — probes read both."""
         C = context.shape[1]
         act = self.norm_action(action, valid)
-        posts, _ = self.rssm.observe(self.embed(context), act[:, :C], sample=sample)
+        posts, _ = self.rssm.observe(self.embed(context, None if state is None else state[:, :C]), act[:, :C], sample=sample)
         last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
         states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
         ref = self.reference(context[:, -1], last.feat())
