@@ -70,7 +70,8 @@ def main() -> None:
     results = {}
     with torch.no_grad():
         for B in (1, a.batch):
-            s = State(torch.zeros(B, cfg.deter), torch.zeros(B, cfg.stoch, cfg.classes), torch.zeros(B, cfg.stoch, cfg.classes))
+            s = State(torch.zeros(B, cfg.deter), torch.zeros(B, cfg.stoch, cfg.classes), torch.zeros(B, cfg.stoch, cfg.classes),
+                      model.rssm.initial_b(B))
             act = torch.zeros(B, cfg.action_dim)
             # decoding is relative to the rollout's real start frame: its encoder pass is made once per
             # rollout (``reference``), each step pays the decoder and the warp

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from egoworld.model import Noise, WorldModel, preset, world_model_loss
 from egoworld.model.config import Config
-from egoworld.model.nets import categorical_kl, sample_onehot, symexp, symlog, twohot, unimix_probs
+from egoworld.model.nets import categorical_kl, egocentric, sample_onehot, symexp, symlog, twohot, unimix_probs
 from egoworld.train.data import collate
 from egoworld.train.synthetic import SyntheticClips
 
@@ -72,43 +72,55 @@ def test_free_bits_floor_and_loss_parts():
 
 def test_configs_written_before_a_head_existed_load_without_it():
     d = dataclasses.asdict(tiny())
-    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale", "proprio", "proprio_drop")}
+    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale")}
     m = WorldModel(Config.from_dict(old))
-    assert m.ego_head is None and m.scene_head is None and m.proprio_encoder is None
-    assert m.rssm.post_net[0].in_features == m.cfg.deter + m.encoder.embed_size  # images only, as such runs were trained
+    assert m.ego_head is None and m.scene_head is None and m.rssm.body_net is None
+    assert m.cfg.feat_size == m.cfg.deter + m.cfg.stoch_size  # [h, z], as such runs were trained
     ds = SyntheticClips(episodes=1, T=6, size=32)
     _, parts = world_model_loss(m, collate(ds, [0]))
     assert not {"ego", "scene", "ol_ego", "ol_scene"} & set(parts)
     assert WorldModel(Config.from_dict(d)).scene_head is not None
 
 
-def test_body_sense_enters_the_posterior_where_given():
-    """The posterior reads the wrists and gravity beside the image; a missing state (None, NaN rows or
-    ``present`` False) is the same input as no state, and the training loss hides it on a seeded share of frames."""
+def test_the_sensed_body_is_part_of_the_state_and_imagined_from_the_actions():
+    """Filtered states carry the sensed body exactly (wrists in the head frame, gravity); where it is not
+    sensed (None, NaN rows, ``present`` False) it is predicted; imagination moves it with the action;
+    the training loss scores the prediction and hides the sensed body on a seeded share of frames."""
     torch.manual_seed(3)
-    cfg = tiny(proprio_drop=0.5)
+    cfg = tiny(body_drop=0.5)
     ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
     m = WorldModel(cfg).eval()
+    m.set_action_stats(*ds.action_stats())
     b = collate(ds, [0, 1])
-    img, state = b["image"], b["state"]
-    assert m.embed(img, state).shape[-1] == m.encoder.embed_size + cfg.proprio
-    none = m.embed(img)
-    assert torch.equal(m.embed(img, torch.full_like(state, float("nan"))), none)
-    assert torch.equal(m.embed(img, state, torch.zeros(state.shape[:2], dtype=torch.bool)), none)
-    moved = state.clone()
-    moved[:, 5:, 7:10] += 0.1  # the left wrist 10 cm elsewhere from frame 5 on
-    pa, _ = m.observe(img, b["action"], sample=False, state=state)
-    pb, _ = m.observe(img, b["action"], sample=False, state=moved)
-    assert torch.equal(pa.h[:, :6], pb.h[:, :6])  # h_t is computed before frame t's observation
-    assert not torch.equal(pa.probs[:, 5], pb.probs[:, 5])
-    far = state.clone()
-    far[..., 7:10] += 0.5
-    _, pred_a = m.open_loop(img[:, :6], b["action"][:, :11], state=state)
-    _, pred_b = m.open_loop(img[:, :6], b["action"][:, :11], state=far)
-    assert not torch.equal(pred_a.probs, pred_b.probs)  # imagination starts from what the context sensed
+    img, act, state = b["image"], b["action"], b["state"]
+    posts, _ = m.observe(img, act, sample=False, state=state)
+    assert posts.feat().shape[-1] == cfg.feat_size == cfg.deter + cfg.stoch_size + 9
+    torch.testing.assert_close(posts.b, egocentric(state))
+    blind, _ = m.observe(img, act, sample=False)
+    nan = state.clone()
+    nan[:, 3:] = float("nan")
+    part, _ = m.observe(img, act, sample=False, state=nan)
+    torch.testing.assert_close(part.b[:, :3], posts.b[:, :3])
+    torch.testing.assert_close(part.b[:, 3], m.rssm.body_step(part.map(lambda t: t[:, 2]), part.h[:, 3],
+                                                              m.norm_action(act)[:, 2]))
+    assert not torch.equal(part.b[:, 3:], posts.b[:, 3:]) and not torch.equal(blind.b, posts.b)
+    # imagination: the body part moves with the action (after a few steps of training the step net is not zero)
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    for _ in range(5):
+        loss, parts = world_model_loss(m, b, Noise(torch.Generator().manual_seed(0)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert {"body", "ol_body"} <= set(parts)
+    m.eval()
+    _, im_a = m.open_loop(img[:, :6], act[:, :11], state=state)
+    other = act.clone()
+    other[:, 5:] = -other[:, 5:]
+    _, im_b = m.open_loop(img[:, :6], other[:, :11], state=state)
+    assert not torch.equal(im_a.b, im_b.b)
 
     def loss(drop: float, seed: int) -> float:
-        m.cfg.proprio_drop = drop
+        m.cfg.body_drop = drop
         with torch.no_grad():
             return float(world_model_loss(m, b, Noise(torch.Generator().manual_seed(seed)))[0])
     assert loss(0.5, 7) == loss(0.5, 7)  # the hidden frames come from the step's noise: reproducible

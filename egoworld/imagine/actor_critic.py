@@ -189,13 +189,13 @@ def start_pool(model: WorldModel, data: str | Path, task: str | None, cfg: ACCon
     posts = filter_windows(model, torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(acts)),
                            torch.from_numpy(np.stack(valid)), torch.from_numpy(np.stack(states)))
     b = min(cfg.burn_in, T - 1)
-    state = State(*(getattr(posts, k)[:, b:].flatten(0, 1).contiguous() for k in ("h", "z", "probs")))
+    state = posts.map(lambda t: t[:, b:].flatten(0, 1).contiguous())
     scale = np.repeat(np.stack(scales), T - b, axis=0)
     return StartPool(state, scale, sorted({str(r["session_id"]) for r in rows}))
 
 
 def starts_as_pool(starts: Starts) -> StartPool:
-    return StartPool(State(starts.h, starts.z, starts.probs), starts.hand_scale, sorted({r["session_id"] for r in starts.rows}))
+    return StartPool(starts.filtered, starts.hand_scale, sorted({r["session_id"] for r in starts.rows}))
 
 
 @torch.no_grad()
@@ -304,7 +304,7 @@ def train_actor_critic(model: WorldModel, pool: StartPool, cfg: ACConfig,
             if on_snapshot:
                 on_snapshot(f"step_{step:06d}", ac.actor, step)
         idx = torch.randint(len(pool), (cfg.batch,), generator=gen)
-        start = State(pool.state.h[idx], pool.state.z[idx], pool.state.probs[idx])
+        start = pool.state.map(lambda t: t[idx])
         m = ac.update(model, start, pool.hand_scale[idx.numpy()], gen)
         step += 1
         if step % cfg.log_every == 0 or step == 1:

@@ -37,7 +37,8 @@ from egoworld.actions import (
     hand_slice,
 )
 from egoworld.model import Noise, Ref, State, WorldModel
-from egoworld.model.nets import mode_onehot, symexp
+from egoworld.model.rssm import cat_states
+from egoworld.model.nets import symexp
 
 STATE_DIM = 21
 STATE_BOUND = 10.0  # as SimEnv: metres; quaternion parts are within ±1
@@ -109,9 +110,7 @@ class Starts:
     reference), ``hand_scale`` each hand's scale (N, 2).
     """
 
-    h: torch.Tensor
-    z: torch.Tensor
-    probs: torch.Tensor
+    filtered: State  # (N, ·): the state at each start
     image: torch.Tensor
     hand_scale: np.ndarray
     rows: list[dict]
@@ -124,7 +123,7 @@ class Starts:
 
     def state(self, idx: Sequence[int] | torch.Tensor) -> State:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return State(self.h[idx], self.z[idx], self.probs[idx])
+        return self.filtered.map(lambda t: t[idx])
 
     def ref(self, model: WorldModel, idx: Sequence[int] | torch.Tensor) -> Ref:
         idx = torch.as_tensor(idx, dtype=torch.long)
@@ -218,7 +217,7 @@ def filter_windows(model: WorldModel, images: torch.Tensor, actions: torch.Tenso
         posts, _ = model.observe(images[i:i + batch], actions[i:i + batch], valid[i:i + batch], sample=False,
                                  state=None if states is None else states[i:i + batch])
         parts.append(posts)
-    return State(*(torch.cat([getattr(p, k) for p in parts]) for k in ("h", "z", "probs")))
+    return cat_states(parts)
 
 
 def load_starts(model: WorldModel, data: str | Path, task: str | None = None, n: int = 8, context: int = 8,
@@ -273,7 +272,7 @@ def load_starts(model: WorldModel, data: str | Path, task: str | None = None, n:
     posts = filter_windows(model, img, torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(valid)),
                            torch.from_numpy(np.stack(states)))
     feats = store.info["features"][store.video_key]["shape"]
-    return Starts(posts.h[:, -1].contiguous(), posts.z[:, -1].contiguous(), posts.probs[:, -1].contiguous(),
+    return Starts(posts.last().map(torch.Tensor.contiguous),
                   img[:, -1].contiguous(), np.stack(scales), picks, store.fps, (int(feats[0]), int(feats[1])),
                   {"data": str(store.root), "split": split, "task": task, "context": context, "where": where})
 
@@ -441,10 +440,16 @@ class FilteredSimEnv(gym.Env):
             out["latent"] = self._state.feat()[0].clamp(-1, 1).numpy().astype(np.float32)
         return out
 
-    def _embed(self, sim_obs: dict) -> torch.Tensor:
+    def _filter(self, sim_obs: dict, action: torch.Tensor | None) -> State:
+        """The model's filter step on a simulator observation (frame + body state), after ``action`` (None: the first)."""
+        m = self.model
         img = torch.from_numpy(np.ascontiguousarray(self._small(sim_obs["image"]).transpose(2, 0, 1)))[None, None]
         state = torch.from_numpy(np.asarray(sim_obs["state"], dtype=np.float32))[None, None] if "state" in sim_obs else None
-        return self.model.embed(img, state)[:, 0]
+        body, known = m.sense(state, (1, 1))
+        post, _, _ = m.rssm.obs_step(self._state if action is not None else None, action, m.embed(img)[:, 0],
+                                     None if body is None else body[:, 0], None if known is None else known[:, 0],
+                                     sample=False)
+        return post
 
     @torch.no_grad()
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -465,10 +470,7 @@ class FilteredSimEnv(gym.Env):
             from egoworld.capture.sim.catalog import person as person_spec
 
             sim_obs, info = self.sim.reset(seed=sim_seed, options=options or None)
-            m = self.model
-            h = m.rssm.initial_h(1)
-            probs = m.rssm.posterior(h, self._embed(sim_obs))
-            self._state = State(h, mode_onehot(probs), probs)
+            self._state = self._filter(sim_obs, None)
             self._scale = np.full(2, person_spec(int(options.get("person", self.sim.person))).hand_scale)
             self.start_index = -1
         return self._obs(sim_obs), dict(info, start=self.start_index)
@@ -478,10 +480,7 @@ class FilteredSimEnv(gym.Env):
         assert self._state is not None, "call reset() first"
         control = clip_control(np.asarray(action, dtype=np.float64))
         sim_obs, reward, terminated, truncated, info = self.sim.step(control.astype(np.float32))
-        m = self.model
-        h = m.rssm.deter_step(self._state, _to_action(m, control, self._scale))
-        probs = m.rssm.posterior(h, self._embed(sim_obs))
-        self._state = State(h, mode_onehot(probs), probs)
+        self._state = self._filter(sim_obs, _to_action(self.model, control, self._scale))
         return self._obs(sim_obs), reward, terminated, truncated, dict(info, start=self.start_index)
 
     def render(self) -> np.ndarray:

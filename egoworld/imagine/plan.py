@@ -271,9 +271,7 @@ class WorldModelCost:
             with torch.no_grad():
                 posts, _ = self.model.observe(img, torch.from_numpy(act)[None], valid, sample=False,
                                               state=torch.from_numpy(np.stack(self.states))[None])
-            from egoworld.model import State
-
-            self._start = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
+            self._start = posts.last()
             self.filter_seconds = time.perf_counter() - t0
         return self._start
 
@@ -290,7 +288,7 @@ class WorldModelCost:
         start = self.start_state()
         N = len(controls)
         act = torch.from_numpy(control_to_action(controls, self.hand_scale).astype(np.float32))
-        s = type(start)(start.h.expand(N, -1), start.z.expand(N, -1, -1), start.probs.expand(N, -1, -1))
+        s = start.map(lambda t: t.expand((N,) + t.shape[1:]))
         o = self.objective
         with torch.no_grad():
             states = self.model.imagine(s, act, sample=False)

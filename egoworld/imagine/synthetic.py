@@ -39,7 +39,7 @@ from egoworld.imagine.dream import (
     filter_windows,
     select_episodes,
 )
-from egoworld.model import Noise, State, WorldModel
+from egoworld.model import Noise, WorldModel
 from egoworld.model.nets import symexp
 
 MODES = ("recorded", "perturbed", "random", "still")
@@ -114,7 +114,7 @@ def rollout(model: WorldModel, images: np.ndarray, ctx_action: np.ndarray, ctx_v
     posts = filter_windows(model, torch.from_numpy(images[None]), torch.from_numpy(ctx_action[None].astype(np.float32)),
                            torch.from_numpy(ctx_valid[None]),
                            None if ctx_state is None else torch.from_numpy(ctx_state[None].astype(np.float32)))
-    last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
+    last = posts.last()
     imag = model.imagine(last, torch.from_numpy(actions[None].astype(np.float32)), sample=True, noise=Noise(generator))
     feat = torch.cat([last.feat()[:, None], imag.feat()], 1)  # (1, L, F)
     ref = model.reference(torch.from_numpy(images[-1:]), last.feat())

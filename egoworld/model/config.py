@@ -13,6 +13,7 @@ from typing import Any
 
 from egoworld.actions import ACTION_DIM
 
+BODY_DIM = 9  # what the body senses (``nets.egocentric``): both wrists in the head frame, gravity's direction
 STATE_DIM = 21  # head p(3) q(4) + left wrist p,q (7) + right wrist p,q (7), the loader's `state`
 
 
@@ -36,8 +37,8 @@ class Config:
     stoch: int = 16  # number of categorical latents in z
     classes: int = 16  # classes per latent
     hidden: int = 192  # width of MLPs inside the RSSM and heads
-    proprio: int = 64  # width of the body-sense embedding (wrists in the head frame, gravity) beside the image's; 0: images only
-    proprio_drop: float = 0.1  # in training, hide it on this share of frames (tracking drops out; callers may lack it)
+    body_state: bool = True  # the state carries what the body senses (wrists in the head frame, gravity): rssm.py
+    body_drop: float = 0.1  # in training, hide the sensed body on this share of frames (tracking drops out; callers may lack it)
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
     reward_bins: int = 41  # twohot bins over symlog(reward) in [-reward_range, reward_range]
@@ -49,6 +50,7 @@ class Config:
     # --- losses ---
     image_scale: float = 1.0
     state_scale: float = 1.0
+    body_scale: float = 10.0  # the body part's predicted step (one-step and open-loop), squared error
     ego_scale: float = 1.0  # head-frame wrist positions + gravity direction (``egocentric``); 0: no such head
     scene_scale: float = 0.0  # the frame, downsampled, decoded from the latent alone (``scene_head``); 0: none (default: docs/model.md)
     scene_size: int = 32  # its resolution
@@ -86,7 +88,7 @@ class Config:
 
     @property
     def feat_size(self) -> int:
-        return self.deter + self.stoch_size
+        return self.deter + self.stoch_size + (BODY_DIM if self.body_state else 0)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -95,9 +97,10 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
         # Heads added later are off in configs written before they existed: such models have none.
-        for name in ("ego_scale", "scene_scale", "proprio", "proprio_drop"):
+        for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale"):
             if name not in d:
                 d = {**d, name: 0}
+        d = {**d, "body_state": bool(d["body_state"])}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

@@ -3,6 +3,7 @@
 One-step terms (per frame, averaged over batch and time):
   image   squared error summed over pixels (images in [0, 1])
   state   symlog squared error of the proprioceptive state
+  body    squared error of the body part's predicted step (``body_state``: b_t predicted from t-1, before sensing)
   ego     squared error of its egocentric part (wrists in the head frame, gravity; ``egocentric``)
   scene   squared error of the frame at ``scene_size`` decoded from the latent alone (no reference)
   reward  twohot cross-entropy over symlog bins (only where the clip has a reward label)
@@ -13,7 +14,7 @@ One-step terms (per frame, averaged over batch and time):
 Open-loop (multi-step) terms: every ``overshoot_stride``-th posterior state is rolled forward
 ``overshoot`` steps with the prior alone, feeding back its own samples — exactly what happens at
 prediction time. At each step d the rollout is pulled toward the posterior of frame t+d
-(KL with free bits, latent overshooting) and the state head is scored against frame t+d; the
+(KL with free bits, latent overshooting), the state head and the body part are scored against frame t+d; the
 final open-loop state (d = overshoot) is decoded, and its scene drawn, and compared with frame
 t+k (decoded-frame loss at k steps — decoding every d costs as much as the one-step image loss again on a CPU).
 One-step training never sees its own compounding errors; this does.
@@ -54,9 +55,10 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     valid = batch.get("action_valid")
     act = model.norm_action(action, valid)
     present = None
-    if model.proprio_encoder is not None and cfg.proprio_drop > 0 and noise is not None:
-        present = noise.uniform((B, T), image.device) >= cfg.proprio_drop  # hide the body sense on some frames
-    posts, priors = model.rssm.observe(model.embed(image, batch["state"], present), act, noise)
+    if cfg.body_state and cfg.body_drop > 0 and noise is not None:
+        present = noise.uniform((B, T), image.device) >= cfg.body_drop  # hide the sensed body on some frames
+    sensed, known = model.sense(batch["state"], (B, T), present)
+    posts, priors, body_pred = model.rssm.observe_body(model.embed(image), act, noise, body=sensed, known=known)
     feat = posts.feat()
 
     m: dict[str, torch.Tensor] = {}
@@ -82,23 +84,29 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     if "done" in batch:
         cont = 1.0 - batch["done"].float()
         m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
+    if body_pred is not None:  # the body as predicted from the last state and action, before it was sensed
+        body_target = egocentric(batch["state"])
+        m["body"] = (body_pred - body_target).square().sum(-1).mean()
     m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
     m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
     total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
-             + cfg.rep_scale * m["rep"] + cfg.ego_scale * m.get("ego", 0.0) + cfg.scene_scale * m.get("scene", 0.0)
+             + cfg.rep_scale * m["rep"] + cfg.body_scale * m.get("body", 0.0) + cfg.ego_scale * m.get("ego", 0.0) + cfg.scene_scale * m.get("scene", 0.0)
              + cfg.reward_scale * m.get("reward", 0.0) + cfg.cont_scale * m.get("cont", 0.0))
 
     K = min(cfg.overshoot, T - 1)
     if K > 0:
         starts = torch.arange(0, T - K, cfg.overshoot_stride, device=image.device)
         S = len(starts)
-        state = State(posts.h[:, starts].flatten(0, 1), posts.z[:, starts].flatten(0, 1), posts.probs[:, starts].flatten(0, 1))
-        kl_sum = st_sum = ego_sum = 0.0
+        state = posts.map(lambda t: t[:, starts].flatten(0, 1))
+        kl_sum = st_sum = ego_sum = body_sum = 0.0
         for d in range(1, K + 1):
-            h = model.rssm.deter_step(state, act[:, starts + d - 1].flatten(0, 1))
+            a = act[:, starts + d - 1].flatten(0, 1)
+            h = model.rssm.deter_step(state, a)
             probs = model.rssm.prior(h)
             z = sample_onehot(probs.reshape(B, S, cfg.stoch, cfg.classes), noise).flatten(0, 1)
-            state = State(h, z, probs)
+            state = State(h, z, probs, model.rssm.body_step(state, h, a))
+            if state.b is not None:
+                body_sum = body_sum + (state.b - body_target[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
             target = posts.probs[:, starts + d].flatten(0, 1).detach()
             kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
             f = state.feat()
@@ -112,6 +120,8 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         ol_rot = None if ol_rot is None else ol_rot[:, -1:]
         m["ol_image"] = _image_loss(model.decode(f[:, None], ol_ref, ol_rot)[:, 0], image[:, starts + K].flatten(0, 1)).mean()
         m["ol_kl"], m["ol_state"] = kl_sum / K, st_sum / K
+        if body_pred is not None:
+            m["ol_body"] = body_sum / K
         if use_ego:
             m["ol_ego"] = ego_sum / K
         if use_scene:
@@ -119,6 +129,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
                  + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]
                                                 + cfg.ego_scale * m.get("ol_ego", 0.0)
+                                                + cfg.body_scale * m.get("ol_body", 0.0)
                                                 + cfg.scene_scale * m.get("ol_scene", 0.0)))
     metrics = {k: float(v.detach()) for k, v in m.items()}
     metrics["loss"] = float(total.detach())

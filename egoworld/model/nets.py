@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egoworld.model.config import BODY_DIM
+
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(x.abs())
@@ -171,7 +173,7 @@ def quat_matrix(q: torch.Tensor) -> torch.Tensor:
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(q.shape[:-1] + (3, 3))
 
 
-EGO_DIM = 9
+EGO_DIM = BODY_DIM  # the egocentric vector is the body part of the state (config.BODY_DIM)
 EGO_POS_SCALE = 0.25  # metres: a wrist's head-frame spread, so each target column is O(1)
 
 

@@ -36,13 +36,7 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = ConvEncoder(cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
-        # What the body senses enters the posterior beside the image (DreamerV3 encodes vector observations
-        # with an MLP beside the CNN): both wrists in the head frame and gravity (``egocentric``), plus a flag
-        # saying whether they were given. Why: a 64² frame shows a hand a few pixels wide, or not at all;
-        # hand tracking and the IMU know where it is. Imagination has no observations, so the prior must
-        # still carry it forward from the actions.
-        self.proprio_encoder = mlp(EGO_DIM + 1, cfg.hidden, cfg.proprio, 1) if cfg.proprio > 0 else None
-        self.rssm = RSSM(cfg, self.encoder.embed_size + cfg.proprio)
+        self.rssm = RSSM(cfg, self.encoder.embed_size)
         if cfg.decoder == "warp":
             self.decoder = WarpDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res,
                                        self.encoder.stage_channels, extra=cfg.state_dim + 9,
@@ -83,29 +77,26 @@ class WorldModel(nn.Module):
             a = a * valid.unsqueeze(-1).to(a.dtype)
         return a
 
-    def embed(self, image: torch.Tensor, state: torch.Tensor | None = None,
-              present: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, 3, S, S) uint8 [+ the 21-D body state (B, T, 21)] → (B, T, E).
-
-        ``present`` (B, T) bool marks the frames whose state is known (default: rows without NaN); without
-        ``state`` none is (a goal image, a caller that only has frames): the model was trained with such gaps
-        (``proprio_drop``).
-        """
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, S, S) uint8 → (B, T, E)."""
         B, T = image.shape[:2]
-        e = self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
-        if self.proprio_encoder is None:
-            return e
-        if state is None:
-            ego, flag = torch.zeros(B, T, EGO_DIM, device=e.device), torch.zeros(B, T, 1, device=e.device)
-        else:
-            if state.shape[:2] != (B, T):
-                raise ValueError(f"state {tuple(state.shape)} does not match images {tuple(image.shape)}: one row per frame")
-            state = state.float()
-            known = torch.isfinite(state).all(-1)
-            known = known if present is None else known & present.reshape(B, T).bool()
-            flag = known.reshape(B, T, 1).to(e.dtype)
-            ego = egocentric(torch.where(known[..., None], state, torch.zeros_like(state))) * flag
-        return torch.cat([e, self.proprio_encoder(torch.cat([ego, flag], -1))], -1)
+        return self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
+
+    def sense(self, state: torch.Tensor | None, shape: tuple[int, int], present: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The 21-D body states (B, T, 21) → what the body part of the latent is given: ``egocentric`` (B, T, 9)
+        and where it is known (B, T) — rows with NaN, or ``present`` False, are not. None without a body part
+        or without states (a goal image, a caller that only has frames: the model trained with such gaps,
+        ``body_drop``)."""
+        if not self.cfg.body_state or state is None:
+            return None, None
+        if tuple(state.shape[:2]) != tuple(shape):
+            raise ValueError(f"state {tuple(state.shape)} does not match {tuple(shape)} frames: one row per frame")
+        state = state.float()
+        known = torch.isfinite(state).all(-1)
+        if present is not None:
+            known = known & present.bool()
+        return egocentric(torch.where(known[..., None], state, torch.zeros_like(state))), known
 
     # --- outputs ---
     def reference(self, image: torch.Tensor, feat: torch.Tensor) -> Ref:
@@ -174,7 +165,8 @@ class WorldModel(nn.Module):
                 noise: Noise | None = None, sample: bool = True, state: torch.Tensor | None = None
                 ) -> tuple[State, torch.Tensor]:
         """Posterior states (B, T, ·) and prior probs for a clip of raw images, raw actions [and body states]."""
-        return self.rssm.observe(self.embed(image, state), self.norm_action(action, valid), noise, sample)
+        body, known = self.sense(state, image.shape[:2])
+        return self.rssm.observe(self.embed(image), self.norm_action(action, valid), noise, sample, body, known)
 
     def imagine(self, start: State, action: torch.Tensor, sample: bool = False, noise: Noise | None = None) -> State:
         """Open-loop states (B, H, ·) after ``start`` under raw actions (B, H, A)."""
@@ -198,8 +190,9 @@ class WorldModel(nn.Module):
         """``open_loop`` that also returns the filtered context states (B, C, ·) — probes read both."""
         C = context.shape[1]
         act = self.norm_action(action, valid)
-        posts, _ = self.rssm.observe(self.embed(context, None if state is None else state[:, :C]), act[:, :C], sample=sample)
-        last = State(posts.h[:, -1], posts.z[:, -1], posts.probs[:, -1])
+        posts, _ = self.observe(context, action[:, :C], valid if valid is None else valid[:, :C], sample=sample,
+                                state=None if state is None else state[:, :C])
+        last = posts.last()
         states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
         ref = self.reference(context[:, -1], last.feat())
         rot = self.head_rotation(action[:, C - 1:], None if valid is None else valid[:, C - 1:])

@@ -34,7 +34,8 @@ from egoworld.train.lineage import build_lineage
 from egoworld.train.optim import Adam
 
 LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
-              "ol_image", "ol_state", "samples_per_s", "ego", "ol_ego", "scene", "ol_scene"]
+              "ol_image", "ol_state", "samples_per_s", "ego", "ol_ego", "scene", "ol_scene",
+              "body", "ol_body"]
 CALIBRATE_STEPS = (3, 15)  # time steps [3, 15) to turn --minutes into a step count
 
 
