@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from egoworld.actions import ACTION_DIM
 from egoworld.model import Noise, WorldModel, preset, world_model_loss
 from egoworld.model.config import Config
 from egoworld.model.nets import categorical_kl, egocentric, sample_onehot, symexp, symlog, twohot, unimix_probs
@@ -125,6 +127,30 @@ def test_the_sensed_body_is_part_of_the_state_and_imagined_from_the_actions():
             return float(world_model_loss(m, b, Noise(torch.Generator().manual_seed(seed)))[0])
     assert loss(0.5, 7) == loss(0.5, 7)  # the hidden frames come from the step's noise: reproducible
     assert loss(0.5, 7) != loss(0.0, 7)
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_body_kinematics_follow_the_action_definition(blind):
+    """The body step before learning: exactly the head-frame wrists and gravity of the next pose of a random
+    pose sequence (actions from ``compute_actions``, normalised with arbitrary statistics); the identity when blind."""
+    from egoworld.actions import BodyPose, compute_actions
+
+    rng = np.random.default_rng(4)
+    n = 12
+    qs = rng.normal(size=(n, 3, 4))
+    qs /= np.linalg.norm(qs, axis=-1, keepdims=True)
+    head_p = np.cumsum(rng.normal(0, 0.02, (n, 3)), 0) + [0, 0, 1.6]
+    wrist_p = head_p[:, None] + rng.normal(0, 0.2, (n, 2, 3))
+    pose = BodyPose(head_p, qs[:, 0], wrist_p, qs[:, 1:])
+    action = torch.from_numpy(compute_actions(pose, np.zeros((n, 2, 21, 3)))).float()
+    state = torch.from_numpy(np.concatenate([head_p, qs[:, 0], wrist_p[:, 0], qs[:, 1], wrist_p[:, 1], qs[:, 2]], 1)).float()
+    m = WorldModel(tiny(action_blind=blind))
+    m.set_action_stats(torch.rand(ACTION_DIM) * 0.01, torch.rand(ACTION_DIM) + 1.0)  # no ±10σ clamp at these jumps
+    ego = egocentric(state)
+    nxt = m.rssm.kinematics(ego[:-1], m.norm_action(action))
+    torch.testing.assert_close(nxt, ego[:-1] if blind else ego[1:], atol=1e-4, rtol=0)
+    if not blind:
+        assert (ego[1:] - ego[:-1]).abs().max() > 0.05  # the poses did move
 
 
 def test_tiny_model_overfits_one_clip():

@@ -61,6 +61,7 @@ class WorldModel(nn.Module):
         nn.init.zeros_(self.reward_head[-1].bias)
         self.register_buffer("action_mean", torch.zeros(cfg.action_dim))
         self.register_buffer("action_std", torch.ones(cfg.action_dim))
+        self.register_load_state_dict_post_hook(lambda module, keys: module._share_action_stats())
         self.register_buffer("reward_bins", torch.linspace(-cfg.reward_range, cfg.reward_range, cfg.reward_bins))
 
     # --- inputs ---
@@ -68,6 +69,12 @@ class WorldModel(nn.Module):
         """Normalise actions with the training set's per-dimension mean/std (std floored: some dims are constant)."""
         self.action_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.action_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-4))
+        self._share_action_stats()
+
+    def _share_action_stats(self) -> None:
+        """The RSSM's body kinematics works in metres: give it the statistics (after setting or loading them)."""
+        self.rssm.act_mean.copy_(self.action_mean)
+        self.rssm.act_std.copy_(self.action_std)
 
     def norm_action(self, action: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.action_blind:
