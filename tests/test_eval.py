@@ -72,6 +72,22 @@ def test_mlp_probe_reads_a_camera_frame_product_a_linear_probe_cannot():
     assert torch.equal(again(x[test]), mlp(x[test]))  # seeded: the same probe every time
 
 
+def test_mlp_probe_reads_a_feature_that_is_a_target_exactly():
+    """One target is a feature column (the body part of the state), one a product: the first is read by the
+    ridge path (sub-mm), the second by the hidden layer — each column takes its better read-out."""
+    g = torch.Generator().manual_seed(2)
+    n = 3000
+    yaw, p = torch.rand(n, generator=g) * 2 - 1, torch.randn(n, 2, generator=g) * 0.3
+    onehot = torch.nn.functional.one_hot(torch.randint(0, 16, (n,), generator=g), 16).float()
+    x = torch.cat([yaw[:, None], p, onehot, torch.randn(n, 40, generator=g)], 1)
+    y = torch.stack([p[:, 0], yaw.cos() * p[:, 0] + yaw.sin() * p[:, 1]], 1)
+    fit, test = slice(0, 2500), slice(2500, None)
+    mlp = MLPProbe.fit(x[fit], y[fit], group=torch.arange(2500) // 10)
+    err = (mlp(x[test]) - y[test]).abs().mean(0)
+    assert mlp.use_linear.tolist() == [True, False]
+    assert err[0] < 0.01 * y[test, 0].abs().mean() and err[1] < 0.1 * y[test, 1].abs().mean(), err
+
+
 def test_counterfactual_sensitivity_conditioned_vs_blind(runs):
     model, _ = ck.load_model(runs["model"])
     blind, _ = ck.load_model(runs["blind"])
