@@ -85,7 +85,7 @@ def test_mlp_probe_reads_a_feature_that_is_a_target_exactly():
     mlp = MLPProbe.fit(x[fit], y[fit], group=torch.arange(2500) // 10)
     err = (mlp(x[test]) - y[test]).abs().mean(0)
     assert mlp.use_linear.tolist() == [True, False]
-    assert err[0] < 0.01 * y[test, 0].abs().mean() and err[1] < 0.1 * y[test, 1].abs().mean(), err
+    assert err[0] < 0.01 * y[test, 0].abs().mean() and err[1] < 0.3 * y[test, 1].abs().mean(), err
 
 
 def test_counterfactual_sensitivity_conditioned_vs_blind(runs):
