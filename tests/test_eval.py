@@ -114,6 +114,8 @@ def test_eval_writes_json_figures_and_videos(runs):
             assert len(res[name]["psnr"]) == 6 and len(res[name]["probe_all"]) == 6
             assert set(res["summary"][name]["psnr"]) == {"1", "2", "5"}
         assert set(res["beats"]["psnr_vs_copy_last"]) == {"2", "5"}
+        assert set(res["beats"]["probe_object_vs_action_blind"]) == {"2", "5"}  # each probe group is compared too
+        assert set(res["paired"]["probe_object_vs_copy_last"]) == {"2", "5"}
         for key in ("psnr_vs_copy_last", "probe_all_vs_copy_last", "psnr_vs_action_blind", "probe_all_vs_action_blind"):
             for v in res["paired"][key].values():
                 assert v["low"] <= v["mean"] <= v["high"] and v["verdict"] in ("better", "worse", "tie")

@@ -38,7 +38,8 @@ def _beats(res: dict[str, Any]) -> dict[str, Any]:
     for base in ("copy_last", "action_blind"):
         if base not in res:
             continue
-        for metric, better in (("psnr", 1), ("ssim", 1), ("probe_all", -1)):
+        probes = [(k, -1) for k in model if k.startswith("probe_")]  # probe_all and each group (hands, object)
+        for metric, better in [("psnr", 1), ("ssim", 1)] + probes:
             if metric not in model or metric not in res[base]:
                 continue
             wins = {str(h): bool(better * (model[metric][h - 1] - res[base][metric][h - 1]) > 0)
@@ -61,7 +62,7 @@ def _paired(clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for base in ("copy_last", "action_blind"):
         if base not in clips:
             continue
-        for metric, higher in (("psnr", True), ("probe_all", False)):
+        for metric, higher in [("psnr", True)] + [(k, False) for k in m if k.startswith("probe_")]:
             if metric not in m or metric not in clips[base]:
                 continue
             d = paired_difference(m[metric], clips[base][metric], m["episode"], higher)

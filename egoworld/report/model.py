@@ -95,19 +95,22 @@ def horizon_table(res: dict[str, Any], metric: str) -> tuple[str, dict]:
     return table(["", *[f"h={h}" for h in hs]], rows, raw_cols=set(range(1, len(hs) + 1))), nums
 
 
+PROBE_LABELS = {"probe_all": "state probe", "probe_hands": "probe (hands)", "probe_object": "probe (object)"}
+
+
 def _beats_line(res: dict[str, Any]) -> tuple[str, dict]:
     """Does the model beat each baseline at every horizon ≥ 2 (PSNR higher; state-probe error lower)?"""
     b = res.get("beats", {})
     out = {}
     cells = []
     for base in ("copy_last", "action_blind"):
-        for metric in ("psnr", "probe_all"):
+        for metric in ("psnr", "probe_all", "probe_hands", "probe_object"):
             wins = b.get(f"{metric}_vs_{base}")
             if wins is None:
                 continue
             ok = all(wins.values())
             out[f"{metric}_vs_{base}"] = ok
-            cells.append(f"{'PSNR' if metric == 'psnr' else 'state probe'} vs {NAMES[base]}: "
+            cells.append(f"{PROBE_LABELS.get(metric, 'PSNR')} vs {NAMES[base]}: "
                          f"{mark(ok, 'beats at every h ≥ 2', 'not at h = ' + ', '.join(h for h, w in wins.items() if not w))}"
                          + _interval_note(res.get("paired", {}).get(f"{metric}_vs_{base}")))
     return " · ".join(cells), out
@@ -157,7 +160,9 @@ def model_section(root: Path, summary: dict, ev: dict, splits: dict[str, list[st
         line, beats = _beats_line(res)
         parts.append(f"<h4>{esc(split)} split</h4><p>{line}</p>")
         numbers["splits"][split] = {"n_clips": n, "episodes": eps, "beats": beats}
-        for metric, label in (("psnr", "PSNR (dB, higher is better)"), ("probe_all", "state-probe error (m, lower is better)")):
+        for metric, label in (("psnr", "PSNR (dB, higher is better)"), ("probe_all", "state-probe error (m, lower is better)"),
+                              ("probe_hands", "state probe, hands only (m): what the body part of the state carries"),
+                              ("probe_object", "state probe, task object only (m): what the latent learned from the frames")):
             if metric not in res["model"]:
                 continue
             html_t, nums = horizon_table(res, metric)
