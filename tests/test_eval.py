@@ -135,18 +135,19 @@ def test_eval_writes_json_figures_and_videos(runs):
     for f in saved["figures"] + saved["videos"] + ["eval.html"]:
         assert (out / f).stat().st_size > 0
     assert r["checkpoint"] == saved["checkpoint"]
-    assert saved["probe_frames"] == MICRO["seq_len"]
+    assert saved["probe_frames"] == 3 + 6  # context + horizon: the probe has seen imagined states of every horizon
 
 
 def test_probe_fitted_on_clips_as_long_as_the_evaluation(runs, tmp_path):
-    """--probe-frames C+H fits the probe on imagined states of every horizon: other probe, same frames."""
+    """By default the probe is fitted on C+H frames (imagined states of every horizon); --probe-frames sets another
+    length: other probe, same frames."""
     from egoworld.evaluate.run import evaluate
 
     base = evaluate(runs["model"], WORLD, horizon=6, max_clips=8, videos=0, out=tmp_path / "a", echo=lambda s: None)
-    long = evaluate(runs["model"], WORLD, horizon=6, max_clips=8, videos=0, out=tmp_path / "b", probe_frames=9,
-                    echo=lambda s: None)
-    assert long["probe_frames"] == 9
-    a, b = base["splits"]["heldout"]["model"], long["splits"]["heldout"]["model"]
+    short = evaluate(runs["model"], WORLD, horizon=6, max_clips=8, videos=0, out=tmp_path / "b", probe_frames=6,
+                     echo=lambda s: None)
+    assert base["probe_frames"] == 9 and short["probe_frames"] == 6
+    a, b = base["splits"]["heldout"]["model"], short["splits"]["heldout"]["model"]
     assert a["psnr"] == b["psnr"] and a["probe_all"] != b["probe_all"]
 
 

@@ -16,8 +16,8 @@ def eval_command(
     horizon: int = typer.Option(32, min=1, help="Longest open-loop horizon."),
     max_clips: int = typer.Option(64, min=1, help="Clips per split."),
     probe_frames: Optional[int] = typer.Option(
-        None, min=2, help="Frames per probe-fitting clip (default: the training clip's); context + horizon fits the probe "
-                          "on imagined states of every horizon it is applied to."),
+        None, min=2, help="Frames per probe-fitting clip (default: context + horizon, so the probe is fitted on "
+                          "imagined states of every horizon it is applied to)."),
     videos: int = typer.Option(3, min=0, help="Side-by-side videos to write."),
     out: Optional[Path] = typer.Option(None, help="Where eval.json and the figures go (default RUN/eval)."),
 ) -> None:
