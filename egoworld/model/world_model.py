@@ -45,7 +45,7 @@ class WorldModel(nn.Module):
             self.decoder = ConvDecoder(cfg.feat_size, cfg.image_size, cfg.cnn_depth, cfg.cnn_min_res)
         else:
             raise ValueError(f"unknown decoder {cfg.decoder!r} (warp | plain)")
-        # Heads read the feature [h, z]: the proprioceptive state (head + wrist poses) of that frame
+        # Heads read the feature [h, z, b]: the proprioceptive state (head + wrist poses) of that frame
         # (in imagination: the *next* state), task progress as twohot over symlog bins, continuation.
         self.state_head = mlp(cfg.feat_size, cfg.hidden, cfg.state_dim, cfg.head_layers)
         # ... and what of it the body senses and the eyes see: wrists in the head frame, gravity (``egocentric``).
