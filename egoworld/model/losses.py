@@ -69,8 +69,8 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     m["image"] = _image_loss(model.decode(feat[:, 1:], ref, rot), image[:, 1:]).mean()
     m["state"] = (model.state_head(feat) - symlog(batch["state"])).square().sum(-1).mean()
     use_ego = model.ego_head is not None
+    ego = egocentric(batch["state"])  # the ego head's target and the body part's: wrists in the head frame, gravity
     if use_ego:
-        ego = egocentric(batch["state"])
         m["ego"] = (model.ego_head(feat) - ego).square().sum(-1).mean()
     use_scene = model.scene_head is not None
     if use_scene:
@@ -85,8 +85,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         cont = 1.0 - batch["done"].float()
         m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
     if body_pred is not None:  # the body as predicted from the last state and action, before it was sensed
-        body_target = egocentric(batch["state"])
-        m["body"] = (body_pred - body_target).square().sum(-1).mean()
+        m["body"] = (body_pred - ego).square().sum(-1).mean()
     m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
     m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
     total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
@@ -106,7 +105,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             z = sample_onehot(probs.reshape(B, S, cfg.stoch, cfg.classes), noise).flatten(0, 1)
             state = State(h, z, probs, model.rssm.body_step(state, h, a))
             if state.b is not None:
-                body_sum = body_sum + (state.b - body_target[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
+                body_sum = body_sum + (state.b - ego[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
             target = posts.probs[:, starts + d].flatten(0, 1).detach()
             kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
             f = state.feat()
