@@ -34,11 +34,15 @@ def capture_sim(
     frame_drop_rate: float = typer.Option(0.002, min=0.0, max=0.5, help="Fraction of video frames dropped."),
     consent: str = typer.Option("full", help="full | research | expired | revoked | none | mixed."),
     light_scale: float = typer.Option(1.0, min=0.0, max=2.0, help="Scale every light (<1: a dark capture)."),
+    mix: str = typer.Option("task", help="What people do at the table: 'task' (the task, then free play), 'play' (task "
+                            "attempts mixed with reaching, pokes, random knots, withdrawals, idle hands) or weights "
+                            "such as task=0.3,knots=0.7."),
     workers: int = typer.Option(1, min=1, help="Processes to use."),
 ) -> None:
     """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
     from egoworld.capture.sim.batch import capture_many
     from egoworld.capture.sim.catalog import TASKS
+    from egoworld.capture.sim.person import parse_mix
     from egoworld.capture.sim.record import CONSENT_KINDS, plan_sessions
 
     task_list = list(TASKS) if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -47,7 +51,11 @@ def capture_sim(
         raise typer.BadParameter(f"unknown task(s) {bad}; known: {', '.join(TASKS)}", param_hint="--tasks")
     if consent not in CONSENT_KINDS + ("mixed",):
         raise typer.BadParameter(f"{consent!r}; use one of {', '.join(CONSENT_KINDS + ('mixed',))}", param_hint="--consent")
-    configs = plan_sessions(sessions, places, people, task_list, seed, seconds=seconds, fps=fps, width=width, height=height,
+    try:
+        parse_mix(mix)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--mix") from None
+    configs = plan_sessions(sessions, places, people, task_list, seed, mix=mix, seconds=seconds, fps=fps, width=width, height=height,
                             fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
                             frame_drop_rate=frame_drop_rate, consent=consent, light_scale=light_scale)
     done, failed = capture_many(out, configs, workers)

@@ -72,10 +72,31 @@ def test_free_bits_floor_and_loss_parts():
     assert "ol_image" not in no_ol and "ol_scene" not in no_ol
 
 
+def test_reward_ensemble_heads_disagree_and_learn_on_imagined_states():
+    """Several reward heads: each trained (gradients reach every member), the prediction is their mean,
+    and with ``overshoot_reward_scale`` the heads are also scored on open-loop (imagined) states."""
+    cfg = tiny(reward_heads=3, overshoot_reward_scale=1.0)
+    ds = SyntheticClips(episodes=2, T=cfg.seq_len, size=cfg.image_size)
+    m = WorldModel(cfg)
+    batch = collate(ds, [0, 1])
+    loss, parts = world_model_loss(m, batch)
+    assert {"reward", "ol_reward", "ol_cont"} <= set(parts)
+    loss.backward()
+    assert all(h[-1].weight.grad.abs().sum() > 0 for h in m.reward_heads())
+    feat = torch.randn(5, cfg.feat_size)
+    members = m.reward_members(feat)
+    assert members.shape == (3, 5) and members.std(0).min() > 0  # independently initialised
+    torch.testing.assert_close(m.reward(feat), members.mean(0))
+    _, single = world_model_loss(WorldModel(tiny()), batch)
+    assert "ol_reward" not in single  # off by default: the posterior-only reward loss of earlier runs
+
+
 def test_configs_written_before_a_head_existed_load_without_it():
     d = dataclasses.asdict(tiny())
-    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale")}
+    old = {k: v for k, v in d.items() if k not in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale",
+                                                   "reward_heads", "overshoot_reward_scale")}
     m = WorldModel(Config.from_dict(old))
+    assert len(m.reward_heads()) == 1 and m.cfg.overshoot_reward_scale == 0
     assert m.ego_head is None and m.scene_head is None and m.rssm.body_net is None
     assert m.cfg.feat_size == m.cfg.deter + m.cfg.stoch_size  # [h, z], as such runs were trained
     ds = SyntheticClips(episodes=1, T=6, size=32)

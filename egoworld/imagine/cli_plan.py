@@ -32,6 +32,7 @@ def plan_command(
     dims: str = typer.Option("hands", help="Planned control columns: hands (wrist moves + grips), wrists (+ rotations), all."),
     oracle_samples: Optional[int] = typer.Option(None, min=1, help="Samples for the sim-oracle only (default: --samples)."),
     goal: bool = typer.Option(False, "--goal", help="Score by latent distance to a goal image (the scripted person's success frame) instead of the reward head."),
+    uncertainty: float = typer.Option(0.0, min=0.0, help="Penalty on the reward ensemble's disagreement (models trained with --set reward_heads=K)."),
     render_size: int = typer.Option(128, min=16, help="Camera resolution; the model sees it area-scaled to its own size."),
     seed: int = typer.Option(0, help="Same seed → same episodes and same numbers."),
     workers: int = typer.Option(1, min=1, help="Processes (episodes run in parallel; one torch thread each)."),
@@ -56,6 +57,8 @@ def plan_command(
     overrides: dict = dict(planner=(QUICK["planner"] | planned) if quick else planned)
     if max_steps is not None:
         overrides["max_steps"] = max_steps
+    if uncertainty:
+        overrides["objective"] = dict(uncertainty=uncertainty)
     if oracle_samples:
         overrides["oracle_planner"] = dict(samples=oracle_samples)
     try:

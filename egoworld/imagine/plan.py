@@ -190,12 +190,16 @@ class Objective:
     the last step. ``success``: weight of the continuation head's P(episode over) = P(success).
     ``goal``: weight of the latent distance to an encoded goal image (total variation between the
     rollout's prior latent distributions and the goal's posterior, averaged over latents).
+    ``uncertainty``: weight of the reward ensemble's disagreement (std over heads, mean over the
+    horizon; models with ``reward_heads`` > 1): a plan whose outcome the heads dispute leads where
+    the data never went, and the model's optimism there is what a planner would exploit.
     """
 
     progress: float = 1.0
     terminal: float = 1.0
     success: float = 0.0
     goal: float = 0.0
+    uncertainty: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -294,9 +298,12 @@ class WorldModelCost:
             states = self.model.imagine(s, act, sample=False)
             feat = states.feat()
             cost = torch.zeros(N)
-            if o.progress:
-                r = self.model.reward(feat)  # (N, T)
+            if o.progress or o.uncertainty:
+                members = self.model.reward_members(feat)  # (K, N, T)
+                r = members.mean(0)
                 cost -= o.progress * (r.mean(1) + o.terminal * r[:, -1])
+                if o.uncertainty and len(members) > 1:
+                    cost += o.uncertainty * members.std(0).mean(1)
             if o.success:
                 cost -= o.success * (1.0 - self.model.cont(feat)).mean(1)
             if o.goal and self.goal_probs is not None:

@@ -41,6 +41,7 @@ class Config:
     body_drop: float = 0.1  # in training, hide the sensed body on this share of frames (tracking drops out; callers may lack it)
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
+    reward_heads: int = 1  # an ensemble of reward heads: their disagreement marks states the data never showed (planning penalises it)
     reward_bins: int = 41  # twohot bins over symlog(reward) in [-reward_range, reward_range]
     reward_range: float = 5.0
     decoder: str = "warp"  # warp: change of a reference frame (flow + mask + new content); plain: from the latent alone
@@ -63,6 +64,7 @@ class Config:
     overshoot_stride: int = 4  # start an open-loop rollout every n-th posterior state
     overshoot_kl_scale: float = 0.5  # KL(sg(posterior_{t+k}) || open-loop prior_{t+k})
     overshoot_image_scale: float = 1.0  # decoded-frame loss of the open-loop state at t+k
+    overshoot_reward_scale: float = 0.0  # reward + continuation heads on open-loop states (what a planner scores); 0: posterior only
     # --- optimisation ---
     lr: float = 6e-4
     adam_eps: float = 1e-6
@@ -97,10 +99,10 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
         # Heads added later are off in configs written before they existed: such models have none.
-        for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale"):
+        for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale", "overshoot_reward_scale"):
             if name not in d:
                 d = {**d, name: 0}
-        d = {**d, "body_state": bool(d["body_state"])}
+        d = {**d, "body_state": bool(d["body_state"]), "reward_heads": int(d.get("reward_heads", 1))}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

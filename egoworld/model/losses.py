@@ -42,6 +42,12 @@ def _scene_target(model: WorldModel, image: torch.Tensor) -> torch.Tensor:
     return small.reshape(image.shape[:-3] + small.shape[1:])
 
 
+def _reward_ce(model: WorldModel, feat: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Twohot cross-entropy of every reward head, summed over heads, averaged over the weighted frames."""
+    ce = sum(-(target * h(feat).log_softmax(-1)).sum(-1) for h in model.reward_heads())
+    return (ce * weight).sum() / weight.sum().clamp_min(1)
+
+
 def _free(kl: torch.Tensor, free: float) -> torch.Tensor:
     return kl.clamp_min(free) if free > 0 else kl
 
@@ -79,8 +85,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
         has = (has if has.dim() == 2 else has[:, None].expand(B, T)).to(feat.dtype)
         target = twohot(symlog(batch["reward"].float()), model.reward_bins)
-        ce = -(target * model.reward_head(feat).log_softmax(-1)).sum(-1)
-        m["reward"] = (ce * has).sum() / has.sum().clamp_min(1)
+        m["reward"] = _reward_ce(model, feat, target, has)
     if "done" in batch:
         cont = 1.0 - batch["done"].float()
         m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
@@ -97,7 +102,12 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         starts = torch.arange(0, T - K, cfg.overshoot_stride, device=image.device)
         S = len(starts)
         state = posts.map(lambda t: t[:, starts].flatten(0, 1))
-        kl_sum = st_sum = ego_sum = body_sum = 0.0
+        kl_sum = st_sum = ego_sum = body_sum = rew_sum = cont_sum = 0.0
+        ol_reward = cfg.overshoot_reward_scale > 0 and "reward" in batch
+        if ol_reward:
+            has_ol = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
+            has_ol = (has_ol if has_ol.dim() == 2 else has_ol[:, None].expand(B, T)).to(feat.dtype)
+            rew_target = twohot(symlog(batch["reward"].float()), model.reward_bins)
         for d in range(1, K + 1):
             a = act[:, starts + d - 1].flatten(0, 1)
             h = model.rssm.deter_step(state, a)
@@ -112,6 +122,12 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             st_sum = st_sum + (model.state_head(f) - symlog(batch["state"][:, starts + d].flatten(0, 1))).square().sum(-1).mean()
             if use_ego:
                 ego_sum = ego_sum + (model.ego_head(f) - ego[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
+            if ol_reward:  # the heads a planner reads, on the states it reads them from: imagined ones
+                idx = starts + d
+                rew_sum = rew_sum + _reward_ce(model, f, rew_target[:, idx].flatten(0, 1), has_ol[:, idx].flatten(0, 1))
+                if "done" in batch:
+                    cont_sum = cont_sum + F.binary_cross_entropy_with_logits(
+                        model.cont_head(f).squeeze(-1), 1.0 - batch["done"][:, idx].flatten(0, 1).float())
         ol_ref = model.reference(image[:, starts].flatten(0, 1), feat[:, starts].flatten(0, 1))
         span = starts[:, None] + torch.arange(K, device=image.device)  # actions s … s+K-1
         ol_valid = None if valid is None else valid[:, span].flatten(0, 1)
@@ -123,13 +139,18 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             m["ol_body"] = body_sum / K
         if use_ego:
             m["ol_ego"] = ego_sum / K
+        if ol_reward:
+            m["ol_reward"] = rew_sum / K
+            if "done" in batch:
+                m["ol_cont"] = cont_sum / K
         if use_scene:
             m["ol_scene"] = _image_loss(model.scene(f), _scene_target(model, image[:, starts + K].flatten(0, 1))).mean()
         total = (total + cfg.overshoot_kl_scale * m["ol_kl"]
                  + cfg.overshoot_image_scale * (m["ol_image"] + cfg.state_scale * m["ol_state"]
                                                 + cfg.ego_scale * m.get("ol_ego", 0.0)
                                                 + cfg.body_scale * m.get("ol_body", 0.0)
-                                                + cfg.scene_scale * m.get("ol_scene", 0.0)))
+                                                + cfg.scene_scale * m.get("ol_scene", 0.0))
+                 + cfg.overshoot_reward_scale * (cfg.reward_scale * m.get("ol_reward", 0.0) + cfg.cont_scale * m.get("ol_cont", 0.0)))
     metrics = {k: float(v.detach()) for k, v in m.items()}
     metrics["loss"] = float(total.detach())
     return total, metrics

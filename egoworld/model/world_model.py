@@ -56,6 +56,10 @@ class WorldModel(nn.Module):
         # where the object is cannot be planned with (the state probe measured that).
         self.scene_head = ConvDecoder(cfg.feat_size, cfg.scene_size, cfg.cnn_depth, cfg.cnn_min_res) if cfg.scene_scale > 0 else None
         self.reward_head = mlp(cfg.feat_size, cfg.hidden, cfg.reward_bins, cfg.head_layers)
+        # Further members of a reward ensemble (``reward_heads`` > 1): independently initialised heads on the
+        # same feature agree where the data taught them and drift apart where it did not.
+        self.reward_extra = nn.ModuleList(mlp(cfg.feat_size, cfg.hidden, cfg.reward_bins, cfg.head_layers)
+                                          for _ in range(cfg.reward_heads - 1))
         self.cont_head = mlp(cfg.feat_size, cfg.hidden, 1, cfg.head_layers)
         nn.init.zeros_(self.reward_head[-1].weight)  # DreamerV3: start reward predictions at 0
         nn.init.zeros_(self.reward_head[-1].bias)
@@ -160,9 +164,16 @@ class WorldModel(nn.Module):
         img = self.scene_head(feat.reshape(-1, feat.shape[-1]))
         return img.reshape(feat.shape[:-1] + img.shape[1:])
 
+    def reward_heads(self) -> list[nn.Module]:
+        return [self.reward_head, *self.reward_extra]
+
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
-        probs = self.reward_head(feat).softmax(-1)
-        return symexp((probs * self.reward_bins).sum(-1))
+        """Predicted reward (the ensemble's mean when there are several heads)."""
+        return self.reward_members(feat).mean(0)
+
+    def reward_members(self, feat: torch.Tensor) -> torch.Tensor:
+        """Each reward head's prediction (K, ...)."""
+        return torch.stack([symexp((h(feat).softmax(-1) * self.reward_bins).sum(-1)) for h in self.reward_heads()])
 
     def cont(self, feat: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.cont_head(feat).squeeze(-1))

@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from egoworld.actions import CONTROL_HIGH, CONTROL_LOW, CONTROL_DIM, BodyPose, clip_control
 from egoworld.capture.sim.catalog import TASKS
-from egoworld.capture.sim.person import look_quat, palm_down
+from egoworld.capture.sim.person import look_quat
 from egoworld.capture.sim.record import Episode, SessionConfig, setup_episode
 
 STATE_DIM = 21
@@ -109,15 +109,11 @@ class SimEnv(gym.Env):
         return self._ep.task if self._ep else None
 
     def _stand_at_table(self) -> None:
-        """Skip the walk: stand at the table looking at the props, hands raised and open."""
+        """Skip the walk: stand at the table looking at the props, hands raised and open (the pose the
+        behaviour mix's ``ready`` moves to, so closed-loop starts lie inside recorded play)."""
         actor, sim = self._ep.actor, self._ep.sim
-        objs = self._ep.task.object_positions()
-        x = float(np.mean(objs[:2, 0])) if len(objs) else 0.0
-        head = actor.work_head(x)
-        look = np.array([x, -actor.ty + 0.15, actor.th])
-        wp = np.array([[head[0] - 0.18, -actor.ty - 0.02, actor.th + 0.2], [head[0] + 0.18, -actor.ty - 0.02, actor.th + 0.2]])
-        wq = np.stack([palm_down(np.pi / 2 + 0.3), palm_down(np.pi / 2 - 0.3)])
-        sim.set_body(head, look_quat(head, look), wp, wq, np.full(2, 0.1))
+        head, look, wp, wq, grips = actor.ready_pose(actor.focus_x())
+        sim.set_body(head, look_quat(head, look), wp, wq, grips)
         sim.tangent[:] = 0.0
         mujoco.mj_forward(sim.model, sim.data)
 

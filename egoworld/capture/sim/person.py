@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation as R
 from scipy.spatial.transform import Slerp
 
-from egoworld.actions import BodyPose, clip_control, control_between
+from egoworld.actions import CONTROL_HIGH, BodyPose, clip_control, control_between
 from egoworld.capture.sim.catalog import Person
 from egoworld.capture.sim.scene import CONTAINER_WALL, Layout
 from egoworld.capture.sim.simulator import Simulator
@@ -51,11 +51,46 @@ def minjerk(s: np.ndarray | float) -> np.ndarray | float:
     return 10 * s**3 - 15 * s**4 + 6 * s**5
 
 
+# What a person does at the table once there. ``task`` is the scripted task (with its own mistakes
+# and retries, ending with the hands withdrawn); the rest are play and failure, recorded as
+# first-class behaviour because a model predicts confidently and wrongly where it has seen nothing:
+# a planner proposes exactly the actions a task-only recording never shows.
+BEHAVIOURS = ("task", "reach", "poke", "knots", "withdraw", "idle")
+MIXES: dict[str, dict[str, float] | None] = {
+    "task": None,  # the task once, then free play and looking around (every session a scripted success)
+    "play": {"task": 0.3, "reach": 0.2, "poke": 0.15, "knots": 0.2, "withdraw": 0.08, "idle": 0.07},
+}
+KNOT_FRAMES = 3  # a random knot holds one control this many frames (the planner's default cadence)
+KNOT_SCALE = 0.5  # share of the wrist speed limit a random knot may use (the planner's default)
+
+
+def parse_mix(spec: str) -> dict[str, float] | None:
+    """A named mix (``task``, ``play``) or weights ``task=0.3,knots=0.7`` → normalised weights (None: task only)."""
+    spec = spec.strip()
+    if spec in MIXES:
+        return MIXES[spec]
+    weights: dict[str, float] = {}
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in BEHAVIOURS or not value:
+            raise ValueError(f"behaviour mix {spec!r}: expected a named mix ({', '.join(MIXES)}) or "
+                             f"name=weight pairs over {', '.join(BEHAVIOURS)}")
+        weights[name] = float(value)
+    total = sum(weights.values())
+    if total <= 0 or min(weights.values()) < 0:
+        raise ValueError(f"behaviour mix {spec!r}: weights must be ≥ 0 and not all 0")
+    return {k: v / total for k, v in weights.items()}
+
+
 class ScriptedPerson:
     """One person doing one task in one room; ``controls()`` yields a control per frame forever."""
 
-    def __init__(self, sim: Simulator, spec: Person, task: TaskState, layout: Layout, rng: np.random.Generator) -> None:
+    def __init__(self, sim: Simulator, spec: Person, task: TaskState, layout: Layout, rng: np.random.Generator,
+                 mix: dict[str, float] | None = None) -> None:
         self.sim, self.spec, self.task, self.layout, self.rng = sim, spec, task, layout, rng
+        self.mix = mix
+        self.frames_by_behaviour: dict[str, int] = {}
         self.fps = sim.fps
         self.th = task.place.table_height
         self.ty = task.place.table_half[1]
@@ -287,10 +322,122 @@ class ScriptedPerson:
         goal = b + np.array([0, 0, base.half_height + top.half_height + 0.012])
         yield from self._carry(goal, b)
 
+    # -- play and failure (the behaviour mix) --------------------------------------------------
+    def ready_pose(self, x: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Standing at the table, looking at the props, both hands raised and open above its near edge:
+        ``(head_p, look_at, wrist_p (2, 3), wrist_q (2, 4), grips (2,))``. Closed-loop episodes start here."""
+        head = self.work_head(x)
+        look = np.array([x, -self.ty + 0.15, self.th])
+        wp = np.array([[head[0] - 0.18, -self.ty - 0.02, self.th + 0.2], [head[0] + 0.18, -self.ty - 0.02, self.th + 0.2]])
+        wq = np.stack([palm_down(np.pi / 2 + 0.3), palm_down(np.pi / 2 - 0.3)])
+        return head, look, wp, wq, np.full(2, 0.1)
+
+    def focus_x(self) -> float:
+        objs = self.task.object_positions()
+        return float(np.mean(objs[:2, 0])) if len(objs) else 0.0
+
+    def ready(self) -> Iterator[np.ndarray]:
+        head, look, wp, wq, g = self.ready_pose(self.focus_x())
+        yield from self.move(self.rng.uniform(0.5, 0.9), head_p=head, look=look,
+                             wrists={0: (wp[0], wq[0]), 1: (wp[1], wq[1])}, grips={0: g[0], 1: g[1]})
+
+    def _near_object(self) -> np.ndarray:
+        """A random prop's centre (the task's own objects more often than a distractor)."""
+        objs = self.task.object_positions()
+        n = len(objs)
+        k = 0 if n == 1 or self.rng.random() < 0.6 else int(self.rng.integers(n))
+        return objs[k].copy()
+
+    def reach(self) -> Iterator[np.ndarray]:
+        """Exploratory reaching: a hand goes to a point around a prop, grip anywhere, and pauses."""
+        h = int(self.rng.integers(2))
+        for _ in range(int(self.rng.integers(1, 4))):
+            c = self._near_object()
+            p = c + np.array([self.rng.uniform(-0.12, 0.12), self.rng.uniform(-0.12, 0.1), self.rng.uniform(0.0, 0.15)])
+            q = palm_down(np.pi / 2 + self.rng.uniform(-0.5, 0.5), self.rng.uniform(0.0, 0.6))
+            yield from self.move(self.rng.uniform(0.5, 1.1), look=c if self.rng.random() < 0.5 else None,
+                                 wrists={h: (self._wrist_for_palm(p, q), q)}, grips={h: float(self.rng.uniform(0, 1))})
+            yield from self.move(self.rng.uniform(0.1, 0.4))
+
+    def poke(self) -> Iterator[np.ndarray]:
+        """A sweep of the palm along a random direction past a prop — it may move it, or miss it."""
+        h = int(self.rng.integers(2))
+        c = self._near_object()
+        ang = self.rng.uniform(-np.pi, np.pi)
+        u = np.array([np.cos(ang), np.sin(ang)])
+        q = palm_facing(u)
+        miss = self.rng.uniform(-0.07, 0.07)
+        start = np.array([*(c[:2] - u * 0.09 + miss * np.array([-u[1], u[0]])), self.th + 0.045 * self.s + 0.008])
+        wrist = self._wrist_for_palm(start, q)
+        yield from self.move(self.rng.uniform(0.6, 1.0), look=c, wrists={h: (wrist + [0, 0, 0.08], q)}, grips={h: 0.3})
+        yield from self.move(0.35, wrists={h: (wrist, q)})
+        sweep = self.rng.uniform(0.05, 0.2)
+        yield from self.move(sweep / self.rng.uniform(0.12, 0.3), wrists={h: (wrist + np.array([*(u * sweep), 0.0]), q)})
+        yield from self.move(0.3, wrists={h: (self.sim.body_pose().wrist_p[h] + [0, 0, 0.1], q)})
+
+    def withdraw(self) -> Iterator[np.ndarray]:
+        """Both hands back to the sides without finishing anything (the task is not done by withdrawing)."""
+        head = self.sim.body_pose().head_p
+        rest = {s: (self._rest(head, s), palm_down(np.pi / 2 + (0.35 if s == 0 else -0.35), 1.1)) for s in range(2)}
+        yield from self.move(self.rng.uniform(0.5, 0.9), wrists=rest, grips={0: 0.1, 1: 0.1})
+        yield from self.move(self.rng.uniform(0.2, 0.8))
+
+    def idle(self) -> Iterator[np.ndarray]:
+        """Hands where they are, for a moment (tremor only)."""
+        yield from self.move(self.rng.uniform(0.4, 1.2))
+
+    def knots(self) -> Iterator[np.ndarray]:
+        """Random knots, as a planner samples them: each wrist's velocity and grip drawn uniformly and held
+        ``KNOT_FRAMES`` frames, head still and wrist orientation kept; a hand about to leave the
+        workspace above the table has that component of its velocity reversed."""
+        pose = self.sim.body_pose()
+        head = pose.head_p
+        far = np.abs(pose.wrist_p[:, 2] - (self.th + 0.2)).max() > 0.3
+        if far:
+            yield from self.ready()
+        lo = np.array([head[0] - 0.45, -self.ty - 0.15, self.th + 0.02])
+        hi = np.array([head[0] + 0.45, -self.ty + 0.45, self.th + 0.45])
+        vmax = KNOT_SCALE * CONTROL_HIGH[6:9]
+        for _ in range(int(self.rng.integers(6, 31))):
+            pose = self.sim.body_pose()
+            rot = R.from_quat(pose.head_q, scalar_first=True)
+            v = self.rng.uniform(-1.0, 1.0, (2, 3)) * vmax  # camera axes, per frame
+            g = self.rng.uniform(0.0, 1.0, 2)
+            for s in range(2):
+                w = rot.apply(v[s])
+                nxt = pose.wrist_p[s] + KNOT_FRAMES * w
+                w = np.where((nxt < lo) | (nxt > hi), -w, w)
+                v[s] = rot.inv().apply(w)
+            control = np.zeros(20)
+            control[6:9], control[12], control[13:16], control[19] = v[0], g[0], v[1], g[1]
+            for _ in range(KNOT_FRAMES):
+                self.frame += 1
+                yield clip_control(control)
+
+    def _play(self) -> Iterator[np.ndarray]:
+        """At the table: behaviours drawn from the mix, one after another, counted per frame."""
+        names = list(self.mix)
+        p = np.array([self.mix[k] for k in names])
+        yield from self._counted("ready", self.ready())
+        while True:
+            kind = names[int(self.rng.choice(len(names), p=p / p.sum()))]
+            self.mark(f"play_{kind}")
+            gen = getattr(self, self.task.task)() if kind == "task" else getattr(self, kind)()
+            yield from self._counted(kind, gen)
+
+    def _counted(self, kind: str, gen: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for c in gen:
+            self.frames_by_behaviour[kind] = self.frames_by_behaviour.get(kind, 0) + 1
+            yield c
+
     def controls(self) -> Iterator[np.ndarray]:
         """The whole session's behaviour: a control per frame, forever (the recorder stops it)."""
-        objs = self.task.object_positions()
-        x_focus = float(np.mean(objs[:2, 0])) if len(objs) else 0.0
+        x_focus = self.focus_x()
+        if self.mix is not None:
+            yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
+            yield from self._counted("arrive", self.approach(x_focus))
+            yield from self._play()
+            return
         yield from self.look_around(int(self.rng.integers(1, 3)))
         yield from self.approach(x_focus)
         if self.rng.random() < 0.35:

@@ -21,7 +21,7 @@ from egoworld._atomic import write_json, write_parquet
 from egoworld.body import SEGMENT_LENGTHS, SIDES, finger_keypoints
 from egoworld.capture.sim.catalog import OBJECTS, TASKS, person as person_spec, place as place_spec
 from egoworld.capture.sim.clocks import ClockSpec, random_clock, sample_clock
-from egoworld.capture.sim.person import ScriptedPerson
+from egoworld.capture.sim.person import ScriptedPerson, parse_mix
 from egoworld.capture.sim.scene import Layout, build_mjcf
 from egoworld.capture.sim.simulator import Kinematics, Simulator
 from egoworld.capture.sim.tasks import TaskState, make_layout
@@ -59,6 +59,7 @@ class SessionConfig:
     objects: tuple[int, ...] | None = None  # restrict to these catalogue objects
     crf: int = 18
     light_scale: float = 1.0  # <1 dims every light (a badly lit capture)
+    mix: str = "task"  # what the person does at the table: ``task``, ``play`` or weights (person.parse_mix)
     # Head tracking (VIO) is smooth: sub-millimetre white noise on top of a slow random-walk drift;
     # hand tracking jitters more; the IMU has white noise plus a constant bias.
     noise: dict = field(default_factory=lambda: {"head_pos_m": 0.0003, "head_rot_rad": 0.0005, "head_drift_m_per_s": 0.002,
@@ -186,7 +187,7 @@ def setup_episode(cfg: SessionConfig) -> Episode:
     layout = make_layout(cfg.task, pl, r_layout, pool)
     xml = build_mjcf(pl, layout, pe.hand_scale, cfg.fov_deg, 1.0 / (cfg.fps * cfg.substeps), SEGMENT_LENGTHS, light_scale=cfg.light_scale)
     sim, task = build_simulator(cfg.place, cfg.person, cfg.task, layout, cfg, xml)
-    actor = ScriptedPerson(sim, pe, task, layout, r_person)
+    actor = ScriptedPerson(sim, pe, task, layout, r_person, parse_mix(cfg.mix))
     pose, grips = actor.start_pose()
     sim.set_body(pose.head_p, pose.head_q, pose.wrist_p, pose.wrist_q, grips)
     mujoco.mj_forward(sim.model, sim.data)
@@ -242,6 +243,8 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
         t_end = (n - 1) / cfg.fps + 0.5 / cfg.fps
         streams, stream_truth = _streams(traj, t_traj, cfg, clocks, pe.hand_scale, ep.r_noise, t_end)
         intr = _intrinsics(cfg)
+        behaviour = {"mix": actor.mix or {"task": 1.0}, "frames": dict(sorted(actor.frames_by_behaviour.items())),
+                     "success_frame": success_frame}
         meta = {
             "schema_version": SCHEMA_VERSION, "session_id": cfg.session_id, "source": "sim",
             "created_by": f"egoworld {__version__} capture sim", "duration_s": n / cfg.fps,
@@ -259,6 +262,8 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
             "objects": [o.to_json() for o, _, _ in layout.objects], "task": {"id": cfg.task, "description": TASK_TEXT[cfg.task]},
             "notes": f"simulated with seed {cfg.seed}, session index {cfg.index}",
         }
+        if actor.mix is not None:  # what the person did, frame counts per behaviour (play, failure, task)
+            meta["behaviour"] = behaviour
         write_tables(tmp, meta, streams)
         write_json(tmp / "session.json", meta)
         consent = _consent(cfg.consent, pe.id)
@@ -280,7 +285,7 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
         write_json(tmp / "truth" / "task.json", {
             "task": cfg.task, "success": success_frame is not None, "success_frame": success_frame,
             "final_success": bool(task.success()), "final_progress": task.progress(),
-            "segments": [{"frame": f, "name": s} for f, s in actor.log], "layout": layout.to_json(),
+            "segments": [{"frame": f, "name": s} for f, s in actor.log], "layout": layout.to_json(), "behaviour": behaviour,
             "config": {k: v for k, v in asdict(cfg).items()}, "hand_scale": pe.hand_scale,
         })
         (tmp / "truth" / "scene.xml").write_text(xml)

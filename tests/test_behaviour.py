@@ -1,0 +1,65 @@
+"""The behaviour mix: play and failure recorded as first-class behaviour beside the task."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from egoworld.actions import CONTROL_HIGH
+from egoworld.capture.sim.person import BEHAVIOURS, KNOT_FRAMES, KNOT_SCALE, MIXES, parse_mix
+from egoworld.capture.sim.record import SessionConfig, capture_session, setup_episode
+
+
+def test_parse_mix_names_weights_and_errors():
+    assert parse_mix("task") is None  # the task once (every session a scripted success attempt)
+    assert parse_mix("play") == MIXES["play"] and set(MIXES["play"]) <= set(BEHAVIOURS)
+    w = parse_mix("task=1,knots=3")
+    assert w == {"task": 0.25, "knots": 0.75}
+    for bad in ("dance=1", "task=-1,knots=1", "knots=0", "knots"):
+        with pytest.raises(ValueError, match="behaviour mix"):
+            parse_mix(bad)
+
+
+def _play(mix: str, frames: int, seed: int = 0, task: str = "push"):
+    ep = setup_episode(SessionConfig(seed=seed, task=task, mix=mix, width=32, height=32))
+    gen = ep.actor.controls()
+    controls, wrists = [], []
+    for _ in range(frames):
+        c = next(gen)
+        controls.append(c)
+        ep.sim.step(c)
+        wrists.append(ep.sim.body_pose().wrist_p.copy())
+    return ep, np.array(controls), np.array(wrists)
+
+
+def test_random_knots_hold_each_control_and_stay_over_the_table():
+    ep, controls, wrists = _play("knots=1", 300, seed=3)
+    counts = ep.actor.frames_by_behaviour
+    assert sum(counts.values()) == 300 and counts["knots"] > 150
+    starts = [f for f, name in ep.actor.log if name == "play_knots"]
+    knot = controls[starts[-1]:]  # the last knots segment, in whole knots
+    knot = knot[: len(knot) // KNOT_FRAMES * KNOT_FRAMES].reshape(-1, KNOT_FRAMES, 20)
+    assert len(knot) >= 2
+    np.testing.assert_array_equal(knot, np.repeat(knot[:, :1], KNOT_FRAMES, axis=1))  # held for KNOT_FRAMES frames
+    assert np.all(knot[..., :6] == 0) and np.all(knot[..., [9, 10, 11, 16, 17, 18]] == 0)  # head still, wrists keep turning
+    assert np.all(np.abs(knot[..., [6, 7, 8, 13, 14, 15]]) <= KNOT_SCALE * CONTROL_HIGH[6] + 1e-12)
+    assert len(np.unique(knot[:, 0, 12])) == len(knot)  # a fresh grip per knot
+    th = ep.task.place.table_height
+    during = wrists[starts[0] + 40:]
+    assert during[..., 2].min() > th - 0.05 and during[..., 2].max() < th + 0.6  # reversed before leaving the workspace
+
+
+def test_play_mix_records_every_behaviour_and_its_frames(tmp_path):
+    out = capture_session(tmp_path, SessionConfig(seed=1, task="open_drawer", seconds=12, width=32, height=32, mix="play"))
+    meta = json.loads((out / "session.json").read_text())
+    truth = json.loads((out / "truth" / "task.json").read_text())
+    b = meta["behaviour"]
+    assert b == truth["behaviour"] and b["mix"] == MIXES["play"]
+    assert sum(b["frames"].values()) == 12 * 30  # every frame is attributed to one behaviour
+    played = {s["name"][5:] for s in truth["segments"] if s["name"].startswith("play_")}
+    assert played <= set(BEHAVIOURS) and len(played) >= 3
+    assert set(b["frames"]) - {"arrive", "ready"} == played
+    # the task-only mix writes sessions exactly as before: no behaviour block in session.json
+    legacy = capture_session(tmp_path / "legacy", SessionConfig(seed=1, task="open_drawer", seconds=2, width=32, height=32))
+    assert "behaviour" not in json.loads((legacy / "session.json").read_text())
