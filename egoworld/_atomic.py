@@ -4,9 +4,12 @@ A crash mid-write leaves either the old file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,11 +56,51 @@ def write_parquet(path: str | Path, table: pa.Table, compression: str = "zstd", 
         pq.write_table(table, tmp, compression=compression, use_dictionary=use_dictionary, write_statistics=True)
 
 
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_OWNED = re.compile(r"^(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[^.]+$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(target: str | Path) -> list[Path]:
+    """Remove the temporary folders of ``target`` left by a process that died (kill -9, power loss).
+
+    A temporary folder's name carries its host and process id; only those of this host whose
+    process is gone are removed (another host's build on a shared disk, or a live one, is left
+    alone). A ``.old`` copy is removed only while ``target`` itself exists."""
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    for p in target.parent.iterdir():
+        if not p.name.startswith(prefix) or not p.is_dir():
+            continue
+        rest = p.name[len(prefix):]
+        m = _OWNED.match(rest)
+        stale = (m is not None and m["host"] == _HOST and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"]))) \
+            or (rest == "old" and target.exists())
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 def temp_dir_beside(target: str | Path) -> Path:
-    """An empty folder next to ``target`` (same file system, so the final rename is atomic)."""
+    """An empty folder next to ``target`` (same file system, so the final rename is atomic); the
+    leftovers of earlier runs that were killed are removed first."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    clean_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_HOST}-{os.getpid()}-", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
     return tmp
 

@@ -9,6 +9,7 @@ See docs/session-format.md.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,13 +85,33 @@ def validate_meta(meta: dict, path: Path) -> None:
             raise SessionError(path, f"stream {name!r} names clock {s.get('clock')!r}, which is not in 'clocks'")
 
 
+def _iso_date(value: Any) -> dt.date | None:
+    """The date of an ISO ``YYYY-MM-DD`` (or ISO date-time) string; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
 def validate_consent(consent: dict, path: Path) -> None:
+    """Every key present and well-typed, so that no later reader has to guess what a record means."""
     missing = [k for k in CONSENT_KEYS if k not in consent]
     if missing:
         raise SessionError(path, f"missing keys {missing}")
-    bad = [s for s in consent["scopes"] if s not in SCOPES]
+    if not isinstance(consent["subject_id"], str) or not consent["subject_id"]:
+        raise SessionError(path, f"subject_id must be a non-empty string, got {consent['subject_id']!r}")
+    scopes = consent["scopes"]
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise SessionError(path, f"scopes must be a list of strings such as [\"research\"], got {scopes!r}")
+    bad = [s for s in scopes if s not in SCOPES]
     if bad:
         raise SessionError(path, f"unknown consent scopes {bad} (known: {list(SCOPES)})")
+    for k in ("expires_at", "revoked_at"):
+        v = consent[k]
+        if v is not None and _iso_date(v) is None:
+            raise SessionError(path, f"{k} must be an ISO date YYYY-MM-DD or null, got {v!r}")
 
 
 def validate_table(table: pa.Table, name: str, path: Path) -> None:
@@ -104,6 +125,11 @@ def validate_table(table: pa.Table, name: str, path: Path) -> None:
             raise SessionError(path, f"column {f.name!r} has type {got}, expected {f.type}")
     if table.num_rows == 0:
         raise SessionError(path, "has no rows")
+    for f in schema:
+        col = table.column(f.name)
+        if col.null_count:
+            i = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+            raise SessionError(path, f"column {f.name!r} has a null value (at row {i})")
     for f in schema:
         if f.name in ("t_ns", "side"):
             continue
@@ -138,8 +164,12 @@ def consent_status(consent: dict | None, use: str, today: dt.date | None = None)
         return False, "no consent record"
     if consent.get("revoked_at"):
         return False, f"consent revoked on {consent['revoked_at']}"
-    if consent.get("expires_at") and dt.date.fromisoformat(str(consent["expires_at"])[:10]) < today:
-        return False, f"consent expired on {consent['expires_at']}"
+    if consent.get("expires_at"):
+        expires = _iso_date(str(consent["expires_at"]))
+        if expires is None:
+            return False, f"consent expiry {consent['expires_at']!r} is not an ISO date"
+        if expires < today:
+            return False, f"consent expired on {consent['expires_at']}"
     if use not in consent.get("scopes", []):
         return False, f"scope '{use}' not granted (granted: {', '.join(consent.get('scopes', [])) or 'none'})"
     return True, "cleared"
@@ -271,6 +301,34 @@ def write_session(out: str | Path, meta: dict, consent: dict | None, streams: di
         for rel, obj in (extra or {}).items():
             (write_parquet if isinstance(obj, pa.Table) else write_json)(tmp / rel, obj)
     return Path(out)
+
+
+# What identifies a session's recording: its metadata and its video. consent.json is left out on
+# purpose — it is the one file that is meant to change after capture.
+CONTENT_FILES = ("session.json", "video.mp4")
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """``sha256:<hex>`` of a file, cached per (path, size, mtime) within the process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASH_CACHE[key] = "sha256:" + h.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def content_hash(path: str | Path) -> dict[str, str] | None:
+    """Hashes of the files that identify a session (not its consent); None when one is missing."""
+    path = Path(path)
+    try:
+        return {name: file_sha256(path / name) for name in CONTENT_FILES}
+    except OSError:
+        return None
 
 
 def find_sessions(root: str | Path) -> list[Path]:

@@ -310,21 +310,31 @@ def view(path: str | Path, save: str | Path | None = None, episode: int = 0, dat
     if save is None and not has_display():
         save = Path(f"{path.resolve().name}.rrd")
     rec = rr.RecordingStream(APP_ID)
+    part = None
     if save is not None:
+        # written under a temporary name and renamed at the end: a failure leaves no half recording
         save = Path(save)
         save.parent.mkdir(parents=True, exist_ok=True)
-        rec.save(save)
+        part = save.with_name(f".{save.stem}.{os.getpid()}.part.rrd")
+        rec.save(part)
     else:
         rec.spawn()
-    if kind == "session":
-        info = log_session(rec, path)
-    elif kind == "store":
-        info = log_episode(rec, path, episode)
-    else:
-        info = log_rollout(rec, path, data, split, clip)
-    rec.flush()
-    if save is not None:
+    try:
+        if kind == "session":
+            info = log_session(rec, path)
+        elif kind == "store":
+            info = log_episode(rec, path, episode)
+        else:
+            info = log_rollout(rec, path, data, split, clip)
+        rec.flush()
+    except BaseException:
+        if part is not None:
+            rec.disconnect()
+            part.unlink(missing_ok=True)
+        raise
+    if part is not None:
         rec.disconnect()
+        os.replace(part, save)
     return info, save
 
 

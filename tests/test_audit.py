@@ -15,7 +15,7 @@ from test_dataset_fixture import copy_data, synced_store_data
 from typer.testing import CliRunner
 
 from egoworld.audit.audit import run_audit
-from egoworld.audit.rights import clearance, revoke
+from egoworld.audit.rights import LiveConsent, clearance, revoke
 from egoworld.audit.spec import SpecError, evaluate_capture, evaluate_sync, load_spec
 from egoworld.dataset.build import DatasetError
 from egoworld.dataset.store import open_store
@@ -174,7 +174,8 @@ def test_property_clearance_requires_every_condition(consent, use, verdict, brig
     s = _session(consent=consent, sync={"verdict": verdict, "max_abs_drift_ppm": drift, "max_sigma_ms": sigma},
                  capture={"brightness_mean": bright},
                  episode_index=0 if in_store else None, excluded=None if in_store else "x")
-    ok, reasons = clearance(s, use, spec, today)
+    live = LiveConsent(consent, Path("consent.json") if consent else None, None if consent else "no consent record")
+    ok, reasons = clearance(s, use, spec, today, live=live)
     must = (consent is not None and use in consent["scopes"] and not consent["revoked_at"]
             and (consent["expires_at"] is None or dt.date.fromisoformat(consent["expires_at"]) >= today)
             and verdict in spec["sync"]["accept_verdicts"] and verdict != "failed"

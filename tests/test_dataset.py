@@ -201,24 +201,37 @@ def _assert_nothing_written(d: Path) -> None:
     assert not [p for p in d.iterdir() if p.name.startswith(".episodes")]
 
 
-def test_truncated_aligned_parquet_is_a_clear_error(synced: Path, tmp_path: Path) -> None:
+def _left_out(d: Path) -> dict[str, str]:
+    r = build_store(d)
+    assert check_store(r.store) == [] and r.episodes >= 1  # the rest is built
+    return {s["session_id"]: s["excluded"] for s in r.excluded}
+
+
+def test_truncated_aligned_parquet_leaves_the_session_out_with_the_file(synced: Path, tmp_path: Path) -> None:
     d = _copy(synced, tmp_path)
     p = sorted((d / "aligned").glob("*/aligned.parquet"))[0]
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
-    with pytest.raises(DatasetError, match="truncated or corrupt") as e:
-        build_store(d)
-    assert e.value.path == p
-    _assert_nothing_written(d)
+    why = _left_out(d)[p.parent.name]
+    assert str(p) in why and "truncated or corrupt" in why
+    assert not [q for q in d.iterdir() if q.name.startswith(".episodes")]
 
 
-def test_missing_video_is_a_clear_error(synced: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "truncated"])
+def test_an_unreadable_video_leaves_the_session_out_with_the_file(synced: Path, tmp_path: Path, damage: str) -> None:
     d = _copy(synced, tmp_path)
     v = find_sessions(d)[0] / "video.mp4"
-    v.unlink()
-    with pytest.raises(DatasetError, match="video.mp4") as e:
-        build_store(d)
-    assert "missing" in str(e.value)
-    _assert_nothing_written(d)
+    if damage == "missing":
+        v.unlink()
+    elif damage == "corrupt":
+        b = bytearray(v.read_bytes())
+        b[len(b) // 3: len(b) // 3 + 4000] = bytes(4000)
+        v.write_bytes(bytes(b))
+    else:
+        v.write_bytes(v.read_bytes()[: v.stat().st_size // 2])
+    left = _left_out(d)
+    assert v.parent.name in left, left
+    assert "video.mp4" in left[v.parent.name] or damage == "corrupt", left
+    assert not [q for q in d.iterdir() if q.name.startswith(".episodes")]
 
 
 def test_missing_store_video_is_a_clear_error_in_the_loader(store: Path, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from egoworld.audit.rights import lineage_users, rights_table
 from egoworld.audit.spec import evaluate_capture, evaluate_sync, load_spec
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import DatasetError
-from egoworld.dataset.store import Store, open_store
+from egoworld.dataset.store import Store, open_store, read_runs
 
 THIN_FRACTION = 0.5  # a cell with fewer frames than this share of the mean non-empty cell is "thin"
 
@@ -127,13 +127,14 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
     revocations = json.loads((store.root / L.REVOCATIONS_PATH).read_text())["revocations"] if (store.root / L.REVOCATIONS_PATH).exists() else []
     revoked = [r for r in rights if r["revoked_at"]]
     revoked_ids = {r["session_id"] for r in revoked}
+    runs = read_runs(store.root)
     used_by = []
     for subject in sorted({r["subject_id"] for r in revoked if r["subject_id"]}):
         sids = {r["session_id"] for r in revoked if r["subject_id"] == subject}
         used_by.append({"subject_id": subject, "sessions": sorted(sids),
                         "exports": [{"out": e["out"], "use": e["use"], "at": e["at"], "sessions": sorted(sids & set(e["session_ids"]))}
                                     for e in exports if sids & set(e["session_ids"])],
-                        "checkpoints": lineage_users(list(checkpoints or []) + [Path(data)], sids, subject)})
+                        "checkpoints": lineage_users(list(checkpoints or []) + [Path(data)], sids, subject, runs)})
     return {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "as_of": (today or dt.date.today()).isoformat(),
@@ -152,6 +153,7 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
         "rights": rights,
         "exports": exports,
         "revocations": revocations,
+        "runs": runs,
         "revoked_used_by": used_by,
         "_motion_samples": motion,
     }

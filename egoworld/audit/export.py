@@ -15,13 +15,14 @@ import os
 import shutil
 from pathlib import Path
 
+import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from egoworld._atomic import replace_dir, temp_dir_beside, write_json, write_parquet
 from egoworld.actions import ACTION_DIM
-from egoworld.audit.rights import USES, clearance
+from egoworld.audit.rights import USES, clearance, live_consent
 from egoworld.audit.spec import load_spec
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import (
@@ -40,10 +41,25 @@ def decide(data: str | Path, use: str, spec_path: str | Path | None = None, toda
     store = open_store(data)
     out = []
     for s in store.sessions:
-        ok, reasons = clearance(s, use, spec, today)
+        live = live_consent(s, store.root)
+        ok, reasons = clearance(s, use, spec, today, live=live)
         out.append({"session_id": s["session_id"], "episode_index": s.get("episode_index"), "cleared": ok,
-                    "reasons": reasons, "subject_id": (s.get("consent") or {}).get("subject_id")})
+                    "reasons": reasons, "subject_id": (live.record or s.get("consent") or {}).get("subject_id"),
+                    "consent": live.record, "folder": str(live.path.parent) if live.path else None})
     return out
+
+
+def check_video(path: Path, frames: int) -> None:
+    """Decode a stored video end to end: a truncated or corrupt file is a ``DatasetError`` naming it
+    (the export must not hand out a file that LeRobot cannot read)."""
+    try:
+        with av.open(str(path)) as c:
+            got = sum(1 for _ in c.decode(video=0))
+    except (av.error.FFmpegError, OSError) as e:
+        raise DatasetError(path, f"video is truncated or corrupt ({e}); rebuild the store (`egoworld episodes DATA`)") from e
+    if got != frames:
+        raise DatasetError(path, f"video has {got} decodable frames, meta/episodes says {frames}; rebuild the store "
+                                 "(`egoworld episodes DATA`)")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -88,6 +104,7 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
             vsrc = store.video_file(old)
             if not vsrc.exists():
                 raise DatasetError(vsrc, "video file is missing; rebuild the store (`egoworld episodes DATA`)")
+            check_video(vsrc, n)
             repl = {"episode_index": np.full(n, k, np.int64), "index": np.arange(start, start + n, dtype=np.int64),
                     "task_index": np.full(n, task_index[row["tasks"][0]], np.int64)}
             for name, v in repl.items():
@@ -99,9 +116,16 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
             vk = store.video_key
             row.update({"episode_index": k, "data/chunk_index": chunk, "data/file_index": file, "dataset_from_index": start,
                         "dataset_to_index": start + n, f"videos/{vk}/chunk_index": chunk, f"videos/{vk}/file_index": file})
+            # the export carries the consent it was cleared on (the live record), not the build-time copy
+            c = d["consent"]
+            row.update({"subject_id": c.get("subject_id"), "consent_scopes": list(c.get("scopes") or []),
+                        "consent_expires_at": None if c.get("expires_at") is None else str(c["expires_at"]),
+                        "consent_revoked_at": None, "consent_present": True, "consent_json": json.dumps(c)})
             ep_rows.append(row)
             s = dict(by_session[d["session_id"]])
-            s["episode_index"] = k
+            folder = Path(d["folder"]).resolve()
+            s.update({"episode_index": k, "consent": c, "path": str(folder), "consent_file": str(folder / "consent.json"),
+                      "path_in_store": os.path.relpath(folder, out.resolve())})
             sessions.append(s)
             start += n
         write_parquet(tmp / L.EPISODES_PATH.format(chunk_index=0, file_index=0),

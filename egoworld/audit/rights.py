@@ -4,15 +4,18 @@ An episode is *cleared* for a use (research | commercial) when all hold: a conse
 the scope is granted, it has not expired, it has not been revoked, the capture standard passed,
 and sync is ok by the spec. ``clearance`` gives the verdict and every reason it fails.
 
-The session's ``consent.json`` is the primary record; the store keeps copies (meta/episodes
-columns, meta/egoworld/sessions.json). A revocation written anywhere wins: if either copy says
-revoked, the episode is revoked.
+Consent is judged on the *live* record: the session's own ``consent.json``, found through the
+store (relative to it, verified by the session's content hashes). The store's copies (meta/episodes
+columns, meta/egoworld/sessions.json) are never a substitute for it: when the live record cannot be
+read (folder moved out of reach, file missing) the session is not cleared. They can only add a
+revocation: if any copy says revoked, the episode is revoked.
 """
 from __future__ import annotations
 
 import datetime as dt
 import getpass
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,7 +25,7 @@ from egoworld._atomic import write_json, write_parquet
 from egoworld.audit.spec import evaluate_capture, evaluate_sync
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import DatasetError
-from egoworld.dataset.store import Store, open_store
+from egoworld.dataset.store import Store, locate_session, open_store, read_runs, session_candidates
 from egoworld.session import (
     SessionError,
     consent_status,
@@ -33,38 +36,66 @@ from egoworld.session import (
 USES = ("research", "commercial")
 
 
-def current_consent(session: dict) -> dict | None:
-    """The consent record to judge by: the session's consent.json when the session is on disk,
-    else the store's copy; a revocation in the store's copy is kept either way."""
-    stored = session.get("consent")
-    path = Path(session.get("consent_file") or Path(session.get("path", "")) / "consent.json")
-    if Path(session.get("path", "")).is_dir():
-        if not path.exists():
-            return None
-        try:
-            rec = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DatasetError(path, f"not valid JSON ({e}); fix it or remove it (then the session is cleared for nothing)") from e
-        if not isinstance(rec, dict):
-            raise DatasetError(path, "must hold a JSON object")
-        try:
-            validate_consent(rec, path)
-        except SessionError as e:
-            raise DatasetError(path, e.problem) from e
-        if stored and stored.get("revoked_at") and not rec.get("revoked_at"):
-            rec = {**rec, "revoked_at": stored["revoked_at"], "revocation": stored.get("revocation")}
-        return rec
-    return stored
+@dataclass
+class LiveConsent:
+    """The consent record a decision is made on, where it was read, and why there is none."""
+
+    record: dict | None
+    path: Path | None
+    problem: str | None = None
 
 
-def clearance(session: dict, use: str, spec: dict, today: dt.date | None = None) -> tuple[bool, list[str]]:
-    """(cleared, reasons) for one session record of meta/egoworld/sessions.json."""
+def read_consent_file(path: Path) -> dict:
+    """A consent.json, validated; anything malformed is a ``DatasetError`` naming the file."""
+    try:
+        rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(path, f"not valid JSON ({e}); fix it or remove it (then the session is cleared for nothing)") from e
+    if not isinstance(rec, dict):
+        raise DatasetError(path, "must hold a JSON object")
+    try:
+        validate_consent(rec, path)
+    except SessionError as e:
+        raise DatasetError(path, e.problem + "; fix it or remove it (then the session is cleared for nothing)") from e
+    return rec
+
+
+def live_consent(session: dict, store_root: str | Path | None = None) -> LiveConsent:
+    """Read the session's own consent.json now. Not found → no record (never the store's copy);
+    a revocation in the store's copy is kept."""
+    stored = session.get("consent") or {}
+    root = Path(store_root) if store_root is not None else None
+    folder = locate_session(root, session)
+    if folder is None:
+        looked = [str(p) for p in session_candidates(root, session)]
+        return LiveConsent(None, None, "consent record cannot be read: the session folder was not found "
+                                       f"(looked in {', '.join(looked) or 'nowhere'}; none holds this recording) — "
+                                       "keep the sessions beside the store or rebuild it with `egoworld episodes`")
+    path = folder / "consent.json"
+    if not path.exists():
+        return LiveConsent(None, path, f"no consent record ({path} is missing)")
+    rec = read_consent_file(path)
+    if stored.get("revoked_at") and not rec.get("revoked_at"):
+        rec = {**rec, "revoked_at": stored["revoked_at"], "revocation": stored.get("revocation")}
+    return LiveConsent(rec, path)
+
+
+def current_consent(session: dict, store_root: str | Path | None = None) -> dict | None:
+    """The consent record to judge by (the live one; None when it cannot be read)."""
+    return live_consent(session, store_root).record
+
+
+def clearance(session: dict, use: str, spec: dict, today: dt.date | None = None, store_root: str | Path | None = None,
+              live: LiveConsent | None = None) -> tuple[bool, list[str]]:
+    """(cleared, reasons) for one session record of meta/egoworld/sessions.json, judged on the live
+    consent (``live``, else read now through ``store_root``)."""
     if use not in USES:
         raise ValueError(f"use must be one of {USES}, got {use!r}")
     reasons = []
-    consent = current_consent(session)
+    live = live if live is not None else live_consent(session, store_root)
+    consent = live.record
     if consent is None:
-        reasons.append(f"no consent record ({Path(session.get('path', '')) / 'consent.json'} is missing)")
+        reasons.append(live.problem or "no consent record")
     else:
         ok, why = consent_status(consent, use, today)
         if not ok:
@@ -84,14 +115,20 @@ def rights_table(store: Store, spec: dict, today: dt.date | None = None) -> list
     """Per session: consent scope, expiry, revocation, and whether it is usable for each use."""
     out = []
     for s in store.sessions:
-        consent = current_consent(s)
+        live = live_consent(s, store.root)
+        consent = live.record
+        stored = s.get("consent") or {}
         row = {"session_id": s["session_id"], "episode_index": s.get("episode_index"),
-               "subject_id": (consent or {}).get("subject_id"), "scopes": list((consent or {}).get("scopes") or []),
-               "expires_at": (consent or {}).get("expires_at"), "revoked_at": (consent or {}).get("revoked_at"),
-               "consent_present": consent is not None}
+               "subject_id": (consent or stored).get("subject_id"), "scopes": list((consent or {}).get("scopes") or []),
+               "expires_at": (consent or {}).get("expires_at"),
+               "revoked_at": (consent or {}).get("revoked_at") or stored.get("revoked_at"),
+               "consent_present": consent is not None, "consent_file": str(live.path) if live.path else None,
+               "consent_problem": live.problem}
         for use in USES:
             ok, why = consent_status(consent, use, today)
-            cleared, reasons = clearance(s, use, spec, today)
+            if consent is None and live.problem:
+                why = live.problem
+            cleared, reasons = clearance(s, use, spec, today, live=live)
             row[f"consent_{use}"] = ok
             row[f"consent_{use}_reason"] = why
             row[f"usable_{use}"] = cleared
@@ -100,30 +137,101 @@ def rights_table(store: Store, spec: dict, today: dt.date | None = None) -> list
     return out
 
 
+def revoked_sessions(data: str | Path) -> dict[str, str]:
+    """Session id → why, for every session of a store whose consent is revoked — in the live
+    consent.json, in any copy the store keeps, or in its revocation log. Training leaves these out."""
+    store = open_store(data)
+    logged = {}
+    rp = store.root / L.REVOCATIONS_PATH
+    if rp.exists():
+        for r in json.loads(rp.read_text()).get("revocations", []):
+            if isinstance(r, dict) and r.get("subject_id"):
+                logged.setdefault(r["subject_id"], r.get("revoked_at"))
+    rows = {r["session_id"]: r for r in store.episode_rows()}
+    out = {}
+    for s in store.sessions:
+        stored = s.get("consent") or {}
+        live = live_consent(s, store.root).record or {}
+        subject = live.get("subject_id") or stored.get("subject_id")
+        when = (live.get("revoked_at") or stored.get("revoked_at")
+                or (rows.get(s["session_id"]) or {}).get("consent_revoked_at") or logged.get(subject))
+        if when:
+            out[s["session_id"]] = f"consent of {subject} revoked on {when}"
+    return out
+
+
 # ---------------------------------------------------------------- revocation
 
 
-def lineage_users(roots: list[Path], session_ids: set[str], subject: str) -> list[dict]:
-    """Checkpoints whose lineage.json lists any of these sessions (or the subject).
+def _lineage_items(lin: object) -> list | None:
+    """The training items of a lineage.json: ``episodes`` / ``sessions`` lists, or the file itself
+    when it is a list; None when the shape is not one of these."""
+    if isinstance(lin, list):
+        return lin
+    if isinstance(lin, dict):
+        items: list = []
+        for key in ("episodes", "sessions"):
+            v = lin.get(key)
+            if isinstance(v, list):
+                items += v
+        return items
+    return None
 
-    lineage.json (model issue) lists what a checkpoint was trained on; we accept ``episodes`` as a
-    list of dicts (``session_id`` / ``subject_id``) or of session-id strings, or ``sessions``.
+
+def _hits(items: list, session_ids: set[str], subject: str) -> list[str]:
+    out = set()
+    for i in items:
+        if isinstance(i, dict):
+            sid = i.get("session_id")
+            if sid in session_ids or (subject and i.get("subject_id") == subject):
+                out.add(str(sid) if sid is not None else f"(subject {subject})")
+        elif isinstance(i, str) and i in session_ids:
+            out.add(i)
+    return sorted(out)
+
+
+def _lineage_user(p: Path, session_ids: set[str], subject: str) -> dict | None:
+    try:
+        lin = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return {"checkpoint": str(p.parent), "lineage": str(p), "error": "unreadable lineage.json"}
+    items = _lineage_items(lin)
+    if items is None:
+        return {"checkpoint": str(p.parent), "lineage": str(p),
+                "error": f"lineage.json holds a {type(lin).__name__}, not an object or a list"}
+    hits = _hits(items, session_ids, subject)
+    return {"checkpoint": str(p.parent), "lineage": str(p), "sessions": hits} if hits else None
+
+
+def lineage_users(roots: list[Path], session_ids: set[str], subject: str, runs: list[dict] | None = None) -> list[dict]:
+    """Checkpoints whose lineage.json lists any of these sessions (or the subject): those under
+    ``roots``, and every training run registered in the store (``runs``, from meta/egoworld/runs.json)
+    — a registered run that is no longer on disk is still named, from the registry's own list.
+
+    lineage.json lists what a checkpoint was trained on: ``episodes`` as a list of dicts
+    (``session_id`` / ``subject_id``) or of session-id strings, or ``sessions``, or a bare list.
     """
-    found = []
+    found: dict[str, dict] = {}
     for root in roots:
-        for p in sorted(Path(root).rglob("lineage.json")):
-            try:
-                lin = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-                found.append({"checkpoint": str(p.parent), "lineage": str(p), "error": "unreadable lineage.json"})
-                continue
-            items = list(lin.get("episodes") or []) + list(lin.get("sessions") or [])
-            hits = sorted({(i.get("session_id") if isinstance(i, dict) else str(i)) for i in items
-                           if (isinstance(i, dict) and (i.get("session_id") in session_ids or i.get("subject_id") == subject))
-                           or (isinstance(i, str) and i in session_ids)} - {None})
-            if hits:
-                found.append({"checkpoint": str(p.parent), "lineage": str(p), "sessions": hits})
-    return found
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(root.rglob("lineage.json")) if root.is_dir() else []
+        for p in files:
+            u = _lineage_user(p, session_ids, subject)
+            if u:
+                found.setdefault(str(p.resolve()), u)
+    for run in runs or []:
+        folder = Path(run.get("run", ""))
+        lin = folder / "lineage.json"
+        if lin.exists():
+            u = _lineage_user(lin, session_ids, subject)
+            if u:
+                found.setdefault(str(lin.resolve()), dict(u, registered=True))
+            continue
+        hits = _hits(list(run.get("session_ids") or []), session_ids, subject)
+        if hits or subject in (run.get("subjects") or []):
+            found.setdefault(str(lin), {"checkpoint": str(folder), "lineage": str(lin), "sessions": hits or [],
+                                        "registered": True, "on_disk": False, "at": run.get("at")})
+    return list(found.values())
 
 
 def _update_store_consent(root: Path, subject: str, revoked_at: str, revocation: dict) -> list[int]:
@@ -209,7 +317,8 @@ def revoke(subject: str, data: str | Path, by: str | None = None, date: str | No
             exports_used.append(entry)
     if not session_ids:
         raise DatasetError(data, f"no session with consent subject {subject!r} under here (check the subject id)")
-    ckpts = lineage_users(list(checkpoints or []) + [data], session_ids, subject)
+    runs = read_runs(store_root) if store_root is not None else []
+    ckpts = lineage_users(list(checkpoints or []) + [data], session_ids, subject, runs)
     record = {"subject_id": subject, "revoked_at": date, **revocation, "sessions": sorted(session_ids),
               "consent_files_updated": sessions_touched, "store": str(store_root) if store_root else None,
               "store_episodes": episodes, "exports_using": exports_used, "checkpoints_using": ckpts}

@@ -19,6 +19,7 @@ place at the end: a failure never leaves half a store.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -135,6 +136,8 @@ class SessionInfo:
     capture: dict = field(default_factory=dict)
     episode_index: int | None = None
     excluded: str | None = None
+    path_in_store: str | None = None  # the session folder relative to the store root (survives a move)
+    content_hash: dict | None = None  # session.json + video.mp4 hashes: how a moved folder is recognised
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -358,8 +361,9 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
     """Pack every synced session under ``data`` into a LeRobot-v3 store at ``out`` (default DATA/episodes).
 
     ``size`` (pixels, square) re-scales the video; None keeps the source resolution. Sessions whose
-    sync failed, or whose frame rate differs from the store's (LeRobot stores one fps), are listed
-    in ``meta/egoworld/sessions.json`` with the reason instead of becoming episodes.
+    sync failed, whose frame rate differs from the store's (LeRobot stores one fps), or whose files
+    cannot be read (the file and the problem are named) are listed in ``meta/egoworld/sessions.json``
+    with the reason instead of becoming episodes; one bad session does not stop the others.
     """
     data = Path(data)
     out = Path(out) if out is not None else data / "episodes"
@@ -372,18 +376,21 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
         try:
             s = open_session(p, check_streams=False)
         except SessionError as e:
-            raise DatasetError(e.path, e.problem + " — fix or remove this session, then re-run") from e
+            infos.append(unreadable_info(p, e))
+            continue
         infos.append(session_info(s, aligned_root))
     store_fps = _store_fps(infos, fps)
     todo: list[SessionInfo] = []
     for info in infos:
+        if info.excluded:
+            continue
         if info.sync["verdict"] == "failed":
             info.excluded = f"sync failed: {info.sync['reason']}"
         elif abs(float(info.rig["fps"]) - store_fps) > 1e-3:
             info.excluded = f"frame rate {info.rig['fps']} fps differs from the store's {store_fps:g} fps (LeRobot stores one fps)"
         elif not (aligned_root / info.session_id / "aligned.parquet").exists():
-            raise DatasetError(aligned_root / info.session_id / "aligned.parquet",
-                               f"file is missing but sync.json says {info.sync['verdict']}; re-run `egoworld sync`")
+            info.excluded = (f"unreadable: {aligned_root / info.session_id / 'aligned.parquet'}: file is missing but "
+                             f"sync.json says {info.sync['verdict']}; re-run `egoworld sync`")
         else:
             todo.append(info)
     with_labels = any((Path(i.path) / "truth" / "frames.parquet").exists() for i in todo)
@@ -392,28 +399,47 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
     tmp = temp_dir_beside(out)
     try:
         sz = (size, size) if size else None
-        jobs = [(i.path, str(aligned_root / i.session_id / "aligned.parquet"), str(tmp / L.video_path(k)), store_fps, sz,
+        work = tmp / ".work"
+        work.mkdir()
+        jobs = [(i.path, str(aligned_root / i.session_id / "aligned.parquet"), str(work / f"{k}.mp4"), store_fps, sz,
                  gop, with_labels) for k, i in enumerate(todo)]
-        results: list[dict] = []
+        built: list[tuple[SessionInfo, dict, Path]] = []
+
+        def collect(k: int, fn: Callable[[], dict]) -> None:
+            # A session whose files cannot be read is left out with the reason, like one whose sync
+            # failed; the rest of the data set is still built.
+            try:
+                built.append((todo[k], _named(fn, todo[k]), Path(jobs[k][2])))
+            except DatasetError as e:
+                todo[k].excluded = f"unreadable: {e}"
+            if progress:
+                progress(todo[k].session_id)
+
         if workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futs = [pool.submit(build_episode, *j) for j in jobs]
-                for i, f in enumerate(futs):
-                    results.append(_named(f.result, todo[i]))
-                    if progress:
-                        progress(todo[i].session_id)
+                for k, f in enumerate(futs):
+                    collect(k, f.result)
         else:
-            for i, j in enumerate(jobs):
-                results.append(_named(lambda: build_episode(*j), todo[i]))
-                if progress:
-                    progress(todo[i].session_id)
+            for k, j in enumerate(jobs):
+                collect(k, lambda j=j: build_episode(*j))
+        todo = [i for i, _, _ in built]
+        results = [r for _, r, _ in built]
+        for k, (_, _, video) in enumerate(built):
+            dst = tmp / L.video_path(k)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            video.rename(dst)
+        shutil.rmtree(work)
         excluded = [i for i in infos if i.excluded]
         for info in excluded:
+            if info.capture.get("error"):
+                continue
             try:
                 info.capture = measure_only(info.path)
             except (SessionError, DatasetError) as e:
                 info.capture = {"error": str(e)}
-        _write_store(tmp, todo, results, infos, store_fps, with_labels, size, gop, data)
+        _write_store(tmp, todo, results, infos, store_fps, with_labels, size, gop, data, out=out)
+        carry_trail(out, tmp, infos)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -457,7 +483,7 @@ def write_store_from_memory(out: str | Path, episodes: list[tuple[SessionInfo, d
                             "n_valid": int(valid.sum())})
             infos.append(info)
         with_labels = all("next.reward" in r["table"].column_names for r in results)
-        _write_store(tmp, infos, results, infos, fps, with_labels, None, gop, Path(source_data), info_extra)
+        _write_store(tmp, infos, results, infos, fps, with_labels, None, gop, Path(source_data), info_extra, out=out)
         for rel, obj in (extra_json or {}).items():
             write_json(tmp / rel, obj)
         replace_dir(tmp, out)
@@ -465,6 +491,92 @@ def write_store_from_memory(out: str | Path, episodes: list[tuple[SessionInfo, d
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(out, len(results), sum(r["length"] for r in results), [i.to_json() for i in infos])
+
+
+def unreadable_info(path: Path, error: SessionError) -> SessionInfo:
+    """The record of a session that cannot be opened: left out, with the file and the problem."""
+    try:
+        meta = json.loads((path / "session.json").read_text())
+        meta = meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        meta = {}
+
+    def ident(key: str) -> str:
+        v = meta.get(key)
+        return str(v.get("id", "unknown")) if isinstance(v, dict) else "unknown"
+
+    rig = meta.get("rig") if isinstance(meta.get("rig"), dict) else {}
+    task = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    objects = meta.get("objects") if isinstance(meta.get("objects"), list) else []
+    return SessionInfo(
+        session_id=str(meta.get("session_id") or path.name), path=str(path.resolve()), source=str(meta.get("source", "")),
+        place=ident("place"), person=ident("person"),
+        objects=[str(o.get("id")) for o in objects if isinstance(o, dict)], task=ident("task"),
+        task_text=str(task.get("description") or task.get("id") or "unknown"),
+        rig={k: rig.get(k) for k in ("fps", "width", "height", "camera_model", "fov_deg")}, consent=None,
+        consent_file=str(path.resolve() / "consent.json"),
+        sync={"verdict": "failed", "reason": "session unreadable", "max_abs_drift_ppm": None, "max_residual_ms": None,
+              "min_confidence": None, "max_sigma_ms": None, "clocks": {}, "dropped_frames": 0},
+        capture={"error": str(error)}, excluded=f"unreadable: {error}")
+
+
+def _locate_for_store(infos: list[SessionInfo], out: Path) -> None:
+    """Record each session folder relative to the store's final place, with the hashes that
+    recognise it after a move (an absolute path alone breaks when DATA is renamed or moved)."""
+    from egoworld.session import content_hash
+
+    root = out.resolve()
+    for info in infos:
+        if not info.path or not Path(info.path).is_dir():
+            continue
+        folder = Path(info.path).resolve()
+        info.path = str(folder)
+        info.consent_file = str(folder / "consent.json")
+        info.path_in_store = os.path.relpath(folder, root)
+        info.content_hash = content_hash(folder)
+
+
+def carry_trail(old: Path, new: Path, infos: list[SessionInfo] | None = None) -> None:
+    """Keep the store's trail (exports, revocations, training runs) across a rebuild, and keep every
+    logged revocation in the new copies of the consent records: a rebuild must not forget either."""
+    docs = {}
+    for rel in L.TRAIL_PATHS:
+        src = Path(old) / rel
+        if src.exists():
+            docs[rel] = read_json_object(src, DatasetError)
+            write_json(Path(new) / rel, docs[rel])
+    revoked = {}
+    for r in (docs.get(L.REVOCATIONS_PATH) or {}).get("revocations", []):
+        if isinstance(r, dict) and r.get("subject_id"):
+            revoked.setdefault(r["subject_id"], r)
+    if not revoked or infos is None:
+        return
+    sp = Path(new) / L.SESSIONS_PATH
+    doc = read_json_object(sp, DatasetError)
+    changed = False
+    for s in doc["sessions"]:
+        c = s.get("consent") or {}
+        r = revoked.get(c.get("subject_id"))
+        if r and not c.get("revoked_at"):
+            s["consent"] = {**c, "revoked_at": r.get("revoked_at"),
+                            "revocation": {k: r.get(k) for k in ("at", "by", "effective", "reason")}}
+            changed = True
+    if changed:
+        write_json(sp, doc)
+        _mark_episode_rows(Path(new), {s["session_id"]: s["consent"] for s in doc["sessions"] if s.get("consent")})
+
+
+def _mark_episode_rows(root: Path, consents: dict[str, dict]) -> None:
+    """Write revoked consent copies into meta/episodes (the columns LeRobot users see)."""
+    for p in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
+        t = _read_parquet(p)
+        rows = t.to_pylist()
+        for r in rows:
+            c = consents.get(r.get("session_id"))
+            if c and c.get("revoked_at") and not r.get("consent_revoked_at"):
+                r["consent_revoked_at"] = str(c["revoked_at"])
+                r["consent_json"] = json.dumps(c)
+        write_parquet(p, pa.Table.from_pylist(rows, schema=t.schema))
 
 
 def _named(fn: Callable[[], dict], info: SessionInfo) -> dict:
@@ -530,10 +642,13 @@ def episodes_table(rows: list[dict], video_key: str = L.VIDEO_KEY) -> pa.Table:
 
 
 def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos: list[SessionInfo], fps: float,
-                 with_labels: bool, size: int | None, gop: int, data: Path, info_extra: dict | None = None) -> None:
+                 with_labels: bool, size: int | None, gop: int, data: Path, info_extra: dict | None = None,
+                 out: Path | None = None) -> None:
     from egoworld.audit.spec import evaluate_capture, load_spec
 
     spec = load_spec(None)
+    if out is not None:
+        _locate_for_store(infos, out)
     if results:
         h, w = results[0]["height"], results[0]["width"]
         if any((r["height"], r["width"]) != (h, w) for r in results):

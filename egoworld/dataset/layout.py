@@ -29,12 +29,15 @@ EPISODES_PATH = "meta/episodes/" + CHUNK_FILE + ".parquet"
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
-OURS = "meta/egoworld"  # our own metadata: sessions.json, splits.json, exports.json, revocations.json
+OURS = "meta/egoworld"  # our own metadata: sessions.json, splits.json, exports.json, revocations.json, runs.json
 SESSIONS_PATH = OURS + "/sessions.json"
 SPLITS_PATH = OURS + "/splits.json"
 EXPORTS_PATH = OURS + "/exports.json"
 REVOCATIONS_PATH = OURS + "/revocations.json"
 EXPORT_RECORD_PATH = OURS + "/export.json"
+RUNS_PATH = OURS + "/runs.json"
+# The store's trail: who got copies and who withdrew consent. A rebuild carries these over.
+TRAIL_PATHS = (EXPORTS_PATH, REVOCATIONS_PATH, RUNS_PATH)
 
 VIDEO_KEY = "observation.images.head"
 POSE = ("px", "py", "pz", "qw", "qx", "qy", "qz")

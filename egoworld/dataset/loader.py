@@ -131,10 +131,13 @@ class ClipDataset(Dataset):
 
     def __init__(self, root: str | Path, T: int, size: int = 64, split: Split | str = "train", seed: int = 0,
                  cache: bool = True, stride: int | None = None, cache_mb: int = 1024,
-                 motion_offset: int = 0, places: Sequence[str] | None = None) -> None:
+                 motion_offset: int = 0, places: Sequence[str] | None = None,
+                 leave_out: dict[str, str] | None = None) -> None:
         """``motion_offset`` k pairs frame i with the motion (action, state) of frame i + k: an
         uncorrected clock offset of k frames, for the sync ablation. ``places`` keeps only
-        episodes recorded in those places (the single-place ablation)."""
+        episodes recorded in those places (the single-place ablation). ``leave_out`` maps session
+        ids to the reason they must not be used (e.g. revoked consent); ``self.left_out`` lists
+        the ones of this split that were dropped."""
         if T < 1:
             raise ValueError(f"T must be ≥ 1, got {T}")
         self.store = open_store(root)
@@ -151,6 +154,9 @@ class ClipDataset(Dataset):
             if unknown:
                 raise ValueError(f"{self.root}: no episodes from place(s) {sorted(unknown)}")
             chosen = [i for i in chosen if rows[i]["place"] in set(places)]
+        self.left_out = {rows[i]["session_id"]: (leave_out or {})[rows[i]["session_id"]] for i in chosen
+                         if rows[i]["session_id"] in (leave_out or {})}
+        chosen = [i for i in chosen if rows[i]["session_id"] not in self.left_out]
         self.motion_offset = int(motion_offset)
         self.episode_indices = [int(rows[i]["episode_index"]) for i in chosen if rows[i]["length"] >= self.T]
         self.episodes: pa.Table = self.store.episodes.take(pa.array(

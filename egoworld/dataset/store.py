@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import DatasetError, resolve_store
+from egoworld.session import content_hash
 
 
 def _json(path: Path) -> dict:
@@ -76,6 +78,53 @@ class Store:
         return np.asarray(self.stats[feature][key], dtype=np.float64)
 
 
+def session_candidates(root: Path | None, session: dict) -> list[Path]:
+    """Where a store's session folder may be, most trusted first: relative to the store (survives
+    moving DATA as a whole), the absolute path recorded at build time, and beside the store.
+    Without the store's root only the recorded absolute path is a candidate."""
+    out: list[Path] = []
+    rel = session.get("path_in_store")
+    if rel and root is not None:
+        out.append(Path(root) / rel)
+    recorded = session.get("path")
+    if recorded and Path(recorded).is_absolute():
+        out.append(Path(recorded))
+    name = Path(rel or recorded or session.get("session_id") or "").name
+    if name and session.get("content_hash") and root is not None:
+        out.append(Path(root).parent / name)
+    seen, unique = set(), []
+    for p in out:
+        key = os.path.normpath(str(p.absolute()))
+        if key not in seen:
+            seen.add(key)
+            unique.append(Path(key))
+    return unique
+
+
+def locate_session(root: Path | None, session: dict) -> Path | None:
+    """The folder of a store's session, verified: its session.json and video.mp4 hash to what the
+    store recorded (so a moved data set is found, and a different folder under the same name is not).
+    None when no candidate matches. A record from a store without hashes is trusted only at an
+    absolute path whose session.json names the same session."""
+    want = session.get("content_hash")
+    for p in session_candidates(root, session):
+        if not p.is_dir():
+            continue
+        if want:
+            if content_hash(p) == want:
+                return p
+        elif _names(p, session.get("session_id")):
+            return p
+    return None
+
+
+def _names(path: Path, session_id: str | None) -> bool:
+    try:
+        return json.loads((path / "session.json").read_text()).get("session_id") == session_id
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def open_store(path: str | Path) -> Store:
     """Open the store at ``path`` (the store, or a DATA folder holding ``episodes/``)."""
     root = resolve_store(path)
@@ -92,5 +141,37 @@ def open_store(path: str | Path) -> Store:
         raise DatasetError(tasks_path, f"not a readable tasks table: {e}") from e
     stats = _json(root / L.STATS_PATH)
     sessions = _json(root / L.SESSIONS_PATH)["sessions"] if (root / L.SESSIONS_PATH).exists() else []
+    for s in sessions:  # follow a moved data set (unverified: rights go through ``locate_session``)
+        rel = s.get("path_in_store")
+        if rel and (root / rel).is_dir():
+            s["path"] = os.path.normpath(str((root / rel).absolute()))
+            s["consent_file"] = str(Path(s["path"]) / "consent.json")
     splits = _json(root / L.SPLITS_PATH) if (root / L.SPLITS_PATH).exists() else {}
     return Store(root, info, episodes, tasks, stats, sessions, splits)
+
+
+def read_runs(root: str | Path) -> list[dict]:
+    """The training runs registered on a store (meta/egoworld/runs.json, written by ``train``)."""
+    p = Path(root) / L.RUNS_PATH
+    if not p.exists():
+        return []
+    runs = _json(p).get("runs")
+    if not isinstance(runs, list):
+        raise DatasetError(p, "must hold {\"runs\": [...]}")
+    return [r for r in runs if isinstance(r, dict)]
+
+
+def register_run(root: str | Path, entry: dict) -> None:
+    """Record a training run on its store, so a revocation finds the models without being told
+    where they are. One entry per run folder (a resumed run replaces its entry); the read-modify-
+    write holds a lock so that two runs starting together both land."""
+    import fcntl
+
+    from egoworld._atomic import write_json
+
+    p = Path(root) / L.RUNS_PATH
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p.parent / ".runs.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = [r for r in read_runs(root) if r.get("run") != entry["run"]]
+        write_json(p, {"runs": runs + [entry]})

@@ -55,7 +55,14 @@ def train_command(
     except (TypeError, ValueError) as e:
         raise typer.BadParameter(str(e)) from e
     cfg.extra = dict(cfg.extra, data=str(data))
-    summary = train(cfg, data, out, resume=resume, progress=progress, grad_dump=grad_dump)
+    from egoworld.dataset.build import DatasetError
+
+    try:
+        summary = train(cfg, data, out, resume=resume, progress=progress, grad_dump=grad_dump)
+    except (DatasetError, FileExistsError, ValueError, OSError) as e:
+        # a bad store, an occupied --out or an empty split: say which file and what to do, no traceback
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     if summary.get("checkpoint"):
         print(json.dumps({k: summary[k] for k in ("steps", "best_val", "checkpoint", "seconds")}))
 

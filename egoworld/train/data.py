@@ -45,12 +45,31 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
         from egoworld.train.synthetic import SyntheticClips
 
         return SyntheticClips(episodes=n, length=max(48, T + 8), T=T, size=cfg.image_size, seed=0, split=split, **shape)
-    from egoworld.dataset.loader import ClipDataset  # helper-2's episode store
+    from egoworld.audit.rights import revoked_sessions
+    from egoworld.dataset.loader import ClipDataset
 
     # windows half a clip apart: twice the distinct clips of the default tiling, at no decode cost
     ablate = dict(motion_offset=cfg.sync_offset_frames,
-                  places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None) if for_training else {}
+                  places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None,
+                  # a model must not learn from people who withdrew their consent
+                  leave_out=revoked_sessions(data)) if for_training else {}
     return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
+
+
+def check_training_store(ds: Any) -> None:
+    """A damaged store (a data or video file missing, a table unreadable) is an error naming the
+    file before any step is taken, even when the damage is outside the training split."""
+    store = getattr(ds, "store", None)
+    if store is None:
+        return
+    from egoworld.dataset.build import DatasetError
+    from egoworld.dataset.check import check_store
+
+    problems = check_store(store.root, decode_videos=False)
+    if problems:
+        raise DatasetError(store.root, "the store is damaged: " + "; ".join(problems[:3])
+                           + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+                           + " — rebuild it with `egoworld episodes DATA`")
 
 
 def action_stats(ds: ClipSource) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,3 +118,22 @@ def rank_slice(indices: list[int], rank: int, world: int) -> tuple[list[int], in
         raise ValueError(f"global batch {len(indices)} is not divisible by {world} processes")
     k = len(indices) // world
     return indices[rank * k:(rank + 1) * k], rank * k
+
+
+def register_run_on_store(ds: Any, out: Any, lineage: dict) -> None:
+    """Record the run in its store's meta/egoworld/runs.json, so that a consent revocation finds this
+    model without being told where it lives."""
+    import datetime as dt
+    from pathlib import Path
+
+    from egoworld.dataset.store import register_run
+
+    store = getattr(ds, "store", None)
+    if store is None:
+        return
+    eps = [e for e in lineage.get("episodes", []) if isinstance(e, dict)]
+    register_run(store.root, {
+        "run": str(Path(out).resolve()), "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "session_ids": sorted({str(e["session_id"]) for e in eps if e.get("session_id")}),
+        "subjects": sorted({str(e["subject_id"]) for e in eps if e.get("subject_id")}),
+        "episodes": len(eps), "left_out": sorted(lineage.get("left_out") or {})})

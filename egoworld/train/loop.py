@@ -29,13 +29,22 @@ from safetensors.torch import save_file
 from egoworld._atomic import write_json
 from egoworld.model import Config, Noise, WorldModel, world_model_loss
 from egoworld.train import checkpoint as ck
-from egoworld.train.data import action_stats, batch_indices, collate, open_clips, rank_slice, sample_epochs
+from egoworld.train.data import (
+    action_stats,
+    batch_indices,
+    check_training_store,
+    collate,
+    open_clips,
+    rank_slice,
+    register_run_on_store,
+    sample_epochs,
+)
 from egoworld.train.lineage import build_lineage
 from egoworld.train.optim import Adam
 
 LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
               "ol_image", "ol_state", "samples_per_s", "ego", "ol_ego", "scene", "ol_scene",
-              "body", "ol_body"]
+              "body", "ol_body", "ol_reward", "ol_cont"]
 CALIBRATE_STEPS = (3, 15)  # time steps [3, 15) to turn --minutes into a step count
 
 
@@ -121,6 +130,11 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
 
     train_ds = open_clips(data, cfg, "train", for_training=True)
+    check_training_store(train_ds)
+    left_out = dict(getattr(train_ds, "left_out", {}) or {})
+    if left_out and is_main:
+        echo(f"left out {len(left_out)} episode(s) of the training split: "
+             + "; ".join(f"{sid} ({why})" for sid, why in sorted(left_out.items())))
     if len(train_ds) == 0:
         raise ValueError(f"{data}: the training split has no clips of {cfg.seq_len} frames")
     try:
@@ -133,7 +147,7 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     model = WorldModel(cfg)
     model.set_action_stats(*action_stats(train_ds))
     opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
-    lineage = build_lineage(data, train_ds)
+    lineage = build_lineage(data, train_ds, {"left_out": left_out} if left_out else None)
 
     step, total, best = 0, (cfg.steps or None), math.inf
     if plan_file.exists() and resume:
@@ -149,6 +163,7 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", json.loads(cfg.to_json()))
         write_json(out / "lineage.json", lineage)
+        register_run_on_store(train_ds, out, lineage)
         if total is not None and not plan_file.exists():
             write_json(plan_file, {"total_steps": total, "from": "--steps"})
         for name in ("metrics.csv", "data_order.csv"):
