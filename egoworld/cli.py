@@ -140,7 +140,7 @@ def _register_rooms() -> None:
     from egoworld.dataset.cli import register as register_dataset
     from egoworld.evaluate.cli import register as register_eval
     from egoworld.imagine.cli_dream import register as register_dream
-    from egoworld.imagine.cli_plan import register as register_plan
+    from egoworld.evaluate.cli_plan import register as register_plan
     from egoworld.train.cli import register as register_train
 
     register_import(app)

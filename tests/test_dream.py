@@ -114,12 +114,13 @@ def test_dream_trained_policy_runs_in_the_simulator(world, tmp_path):
     out = tmp_path / "policy"
     res = run_dream(world["run"], TASK, out, cfg=cfg, eval_starts=2, horizon=8, echo=lambda s: None)
     saved = json.loads((out / "eval.json").read_text())
-    assert set(saved["policies"]) == {"actor", "actor@0", "actor@6", "random", "still", "scripted"}
+    assert set(saved["policies"]) == {"actor", "actor@0", "actor@6", "random", "still", "planner", "scripted",
+                                      "scripted+0.05", "scripted+0.15", "scripted+0.3"}
     for name, s in saved["policies"].items():
         assert s["starts"] == 2 and np.isfinite(s["real_return"]) and np.isfinite(s["dream_return"]), name
         assert 0.0 <= s["real_success"] <= 1.0
     rc = saved["rank_correlation"]
-    assert rc["over_policies"]["n"] == 6 and rc["over_episodes"]["n"] == 12
+    assert rc["over_policies"]["n"] == 10 and rc["over_episodes"]["n"] == 20
     # replaying the scripted person's recorded controls from a restored frame reproduces the recording
     replayed = [e["real_return"] for e in saved["episodes"]["scripted"]]
     recorded = [r["return"] for r in saved["scripted_recorded"]["per_start"]]

@@ -193,7 +193,7 @@ def test_plan_cli_registers():
     import typer
     from typer.testing import CliRunner
 
-    from egoworld.imagine.cli_plan import register
+    from egoworld.evaluate.cli_plan import register
 
     app = typer.Typer()
     register(app)
@@ -273,21 +273,13 @@ def _train(data: dict[str, torch.Tensor], steps: int) -> WorldModel:
 def _gain(model, method: str, seed: int, cfg: PlannerConfig) -> float:
     """Progress gained in one closed-loop episode of the drawer task by the model planner or random knots."""
     from egoworld.capture.sim.env import SimEnv
-    from egoworld.evaluate.closed_loop import MPCActor, RandomActor
+    from egoworld.imagine.policy import PlannerPolicy, RandomKnots, rollout, world_model_cost
 
     env = SimEnv(TASK, place=0, person=0, width=SIZE, height=SIZE, max_steps=EPISODE)
-    obs, info = env.reset(seed=ROOM_SEED)
-    p0 = info["progress"]
-    actor = MPCActor(cfg, seed, model, context=WINDOW) if method == "model" else RandomActor(cfg, seed)
-    actor.begin(env, obs)
-    while True:
-        c = actor.act(obs)
-        obs, _, terminated, truncated, info = env.step(c)
-        actor.after(c, obs)
-        if terminated or truncated:
-            break
+    policy = PlannerPolicy(cfg, world_model_cost(model, WINDOW)) if method == "model" else RandomKnots(cfg)
+    ep = rollout(policy, env, key=seed, seed=ROOM_SEED)
     env.close()
-    return info["progress"] - p0
+    return ep["progress_end"] - ep["progress_start"]
 
 
 @pytest.mark.slow
@@ -302,3 +294,26 @@ def test_planner_beats_random_actions_with_a_tiny_trained_model():
     model = _train(_collect(24, Parametrisation(cfg.dims, cfg.repeat, cfg.scale), np.random.default_rng(0)), 300)
     gains = {m: [_gain(model, m, s, cfg) for s in range(8)] for m in ("model", "random")}
     assert np.mean(gains["model"]) > np.mean(gains["random"]) + 0.03, gains
+
+
+def test_every_actor_goes_through_one_rollout():
+    """Random knots, still, the live scripted person, the sim-oracle and a world-model planner all play
+    through ``rollout`` with the same key → the same episode; the oracle's plans restore the world."""
+    from egoworld.capture.sim.env import SimEnv
+    from egoworld.imagine.policy import PlannerPolicy, RandomKnots, Scripted, Still, rollout, sim_cost, world_model_cost
+
+    cfg = PlannerConfig(samples=4, iterations=1, horizon=2, repeat=2)
+    model = WorldModel(_tiny_cfg(context=4)).eval()
+    policies = [RandomKnots(cfg), Still(), Scripted(), PlannerPolicy(cfg, sim_cost(), "oracle"),
+                PlannerPolicy(cfg, world_model_cost(model, 4), "model")]
+    env = SimEnv("push", place=0, person=0, width=32, height=32, max_steps=6)
+    for pol in policies:
+        a = rollout(pol, env, key=3, seed=11)
+        b = rollout(pol, env, key=3, seed=11)
+        assert a["steps"] == 6 and a["progress_start"] == b["progress_start"], pol.name
+        assert a["progress_end"] == b["progress_end"] and a["return"] == pytest.approx(a["progress_end"] - a["progress_start"])
+        if isinstance(pol, PlannerPolicy):
+            assert len(a["replan_seconds"]) == 3  # one replan per knot of 2 frames
+    still = rollout(Still(), env, key=0, seed=11)
+    assert still["progress_end"] == pytest.approx(still["progress_start"], abs=1e-3)  # holding still moves nothing
+    env.close()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from egoworld._atomic import write_json
+from egoworld.imagine.plan import SimCost
 
 METHODS = ("random", "model", "oracle", "scripted")
 SPLITS = ("held_in", "held_out")
@@ -143,119 +144,6 @@ def episode_specs(tasks: tuple[str, ...], splits: tuple[str, ...], episodes: int
     return out
 
 
-# ----------------------------------------------------------------------------- the sim-oracle's cost
-
-
-class SimCost:
-    """Roll candidate control sequences out in the true simulator from its current true state.
-
-    Cost = −(mean true progress over the rollout + ``terminal`` × its last value): the world-model
-    cost's objective with the reward head replaced by the truth. The state is restored afterwards.
-    """
-
-    def __init__(self, env, terminal: float = 1.0) -> None:
-        self.env, self.terminal = env, terminal
-
-    def __call__(self, controls: np.ndarray) -> np.ndarray:
-        sim, task = self.env.sim, self.env.task
-        s0 = sim.get_state()
-        cost = np.empty(len(controls))
-        for n, seq in enumerate(controls):
-            sim.set_state(s0)
-            p = np.empty(len(seq))
-            for k, c in enumerate(seq):
-                sim.step(c)
-                p[k] = task.progress()
-                if p[k] >= 1.0:  # success: the rest of the rollout stays done
-                    p[k:] = 1.0
-                    break
-            cost[n] = -(p.mean() + self.terminal * p[-1])
-        sim.set_state(s0)
-        return cost
-
-
-# ----------------------------------------------------------------------------- actors
-
-
-class _Actor:
-    replan_seconds: list[float]
-
-    def begin(self, env, obs: dict) -> None: ...
-
-    def act(self, obs: dict) -> np.ndarray: ...
-
-    def after(self, control: np.ndarray, obs: dict) -> None: ...
-
-
-class RandomActor(_Actor):
-    def __init__(self, planner_cfg, seed: int) -> None:
-        from egoworld.imagine.plan import Planner
-
-        self.p = Planner(planner_cfg)
-        self.seed = seed
-        self.replan_seconds = []
-
-    def begin(self, env, obs):
-        self.p.reset(self.seed)
-        self.queue: list = []
-
-    def act(self, obs):
-        if not self.queue:
-            self.queue = list(self.p.param.controls(self.p.random_knots(1))[0][: self.p.cfg.repeat])
-        return self.queue.pop(0)
-
-
-class MPCActor(_Actor):
-    """A planner in receding horizon with either cost (world model, or the simulator for the oracle)."""
-
-    def __init__(self, planner_cfg, seed: int, model=None, context: int = 8, objective=None, goal_image=None,
-                 terminal: float = 1.0) -> None:
-        self.cfg, self.seed, self.model, self.context = planner_cfg, seed, model, context
-        self.objective, self.goal_image, self.terminal = objective, goal_image, terminal
-        self.replan_seconds = []
-
-    def begin(self, env, obs):
-        from egoworld.capture.sim.catalog import person as person_spec
-        from egoworld.imagine.plan import MPC, WorldModelCost, make_planner
-
-        if self.model is not None:
-            self.wm = WorldModelCost(self.model, person_spec(env.person).hand_scale, self.context, self.objective,
-                                     self.goal_image)
-            self.wm.observe(obs["image"], state=obs.get("state"))
-            cost = self.wm
-        else:
-            self.wm = None
-            cost = SimCost(env, self.terminal)
-        self.mpc = MPC(make_planner(self.cfg), cost)
-        self.mpc.reset(self.seed)
-
-    def act(self, obs):
-        n = len(self.mpc.replans)
-        t0 = time.perf_counter()
-        c = self.mpc.act()
-        if len(self.mpc.replans) > n:  # a replan happened: filter + plan
-            self.replan_seconds.append(time.perf_counter() - t0)
-        return c
-
-    def after(self, control, obs):
-        if self.wm is not None:
-            self.wm.observe(obs["image"], control, obs.get("state"))
-
-
-class ScriptedActor(_Actor):
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self.replan_seconds = []
-
-    def begin(self, env, obs):
-        from egoworld.imagine.goals import scripted_controls
-
-        self.gen = scripted_controls(env, self.seed)
-
-    def act(self, obs):
-        return next(self.gen)
-
-
 # ----------------------------------------------------------------------------- running episodes
 
 _MODEL_CACHE: dict[str, Any] = {}
@@ -281,21 +169,19 @@ def _planner_cfgs(cfg: ClosedLoopConfig):
     return base, PlannerConfig(**(asdict(base) | cfg.oracle_planner))
 
 
-def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, record: bool = False) -> dict:
-    """Play one episode with one actor; returns its outcome row (and the frames when ``record``)."""
-    import egoworld.capture.sim  # noqa: F401
-    from egoworld.capture.sim.env import SimEnv
+def make_policy(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig):
+    """The actor ``method`` plays as, for one episode (``egoworld.imagine.policy``)."""
     from egoworld.imagine.plan import Objective
+    from egoworld.imagine.policy import PlannerPolicy, RandomKnots, Scripted, sim_cost, world_model_cost
 
     base, oracle = _planner_cfgs(cfg)
-    seed = spec.reset_seed % (2**31)
     if method == "random":
-        actor: _Actor = RandomActor(base, seed)
-    elif method == "scripted":
-        actor = ScriptedActor(seed)
-    elif method == "oracle":
-        actor = MPCActor(oracle, seed, terminal=Objective(**cfg.objective).terminal)
-    elif method == "model":
+        return RandomKnots(base)
+    if method == "scripted":
+        return Scripted()
+    if method == "oracle":
+        return PlannerPolicy(oracle, sim_cost(Objective(**cfg.objective).terminal), name="oracle")
+    if method == "model":
         model, mcfg = _load(run)
         goal = None
         if cfg.goal:
@@ -304,35 +190,26 @@ def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig,
             goal = goal_image(spec.task, spec.place, spec.person, spec.reset_seed, cfg.render_size, max_steps=300)
         # no goal frame (the scripted person never finished in the twin): fall back to the reward head
         objective = Objective(**({"goal": 1.0, "progress": 0.0} if goal is not None else {}) | cfg.objective)
-        actor = MPCActor(base, seed, model, cfg.context or mcfg.context, objective, goal)
-    else:
-        raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
-    t0 = time.perf_counter()
+        return PlannerPolicy(base, world_model_cost(model, cfg.context or mcfg.context, objective, goal), name="model")
+    raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+
+
+def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, record: bool = False) -> dict:
+    """Play one episode with one actor; returns its outcome row (and the frames when ``record``)."""
+    import egoworld.capture.sim  # noqa: F401
+    from egoworld.capture.sim.env import SimEnv
+    from egoworld.imagine.policy import rollout
+
+    policy = make_policy(run, spec, method, cfg)
     env = SimEnv(spec.task, spec.place, spec.person, width=cfg.render_size, height=cfg.render_size, max_steps=cfg.max_steps)
     try:
-        obs, info = env.reset(seed=spec.reset_seed)
-        p0 = info["progress"]
-        frames = [obs["image"]] if record else []
-        actor.begin(env, obs)
-        best, first, steps = p0, None, 0
-        while True:
-            control = actor.act(obs)
-            obs, _, terminated, truncated, info = env.step(control)
-            steps += 1
-            actor.after(control, obs)
-            if record:
-                frames.append(obs["image"])
-            best = max(best, info["progress"])
-            if info["success"] and first is None:
-                first = steps
-            if terminated or truncated:
-                break
+        ep = rollout(policy, env, key=spec.reset_seed % (2**31), seed=spec.reset_seed, record=record)
     finally:
         env.close()
-    rs = actor.replan_seconds
-    row = {**asdict(spec), "method": method, "success": first is not None, "success_step": first,
-           "progress_start": round(float(p0), 4), "progress": round(float(info["progress"]), 4),
-           "progress_max": round(float(best), 4), "steps": steps, "seconds": round(time.perf_counter() - t0, 2),
+    rs = ep["replan_seconds"]
+    row = {**asdict(spec), "method": method, "success": ep["success"], "success_step": ep["success_step"],
+           "progress_start": round(ep["progress_start"], 4), "progress": round(ep["progress_end"], 4),
+           "progress_max": round(ep["progress_max"], 4), "steps": ep["steps"], "seconds": round(ep["seconds"], 2),
            "replans": len(rs), "replan_s_mean": round(float(np.mean(rs)), 4) if rs else None,
            "replan_s_max": round(float(np.max(rs)), 4) if rs else None, "config": cfg.key()}
     if method == "model":  # only the model's rows depend on the checkpoint: the others can be shared between runs
@@ -340,7 +217,7 @@ def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig,
 
         row["checkpoint"] = str(ck.resolve(run).resolve())
     if record:
-        row["_frames"] = frames
+        row["_frames"] = ep["frames"]
     return row
 
 
@@ -360,7 +237,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
 
     from egoworld.capture.sim.catalog import person as person_spec
     from egoworld.capture.sim.env import SimEnv
-    from egoworld.imagine.plan import Objective, Planner, WorldModelCost
+    from egoworld.imagine.plan import Objective, Planner, SimCost, WorldModelCost
 
     model, mcfg = _load(run)
     base, _ = _planner_cfgs(cfg)
@@ -592,6 +469,7 @@ __all__ = [
     "ClosedLoopConfig",
     "EpisodeSpec",
     "SimCost",
+    "make_policy",
     "closed_loop_eval",
     "cell_agreement",
     "cost_agreement",

@@ -343,6 +343,17 @@ class DreamEnv(gym.Env):
         self._progress = 0.0
         self.start_index = -1
 
+    @property
+    def model_state(self) -> State:
+        """The model's current state (batch 1): where a planner acting in this env imagines from."""
+        assert self._state is not None, "call reset() first"
+        return self._state
+
+    @property
+    def hand_scale(self) -> np.ndarray:
+        """Each hand's scale (2,) of the episode's person: how a planned grip becomes finger keypoints."""
+        return self._scale
+
     @torch.no_grad()
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -421,6 +432,17 @@ class FilteredSimEnv(gym.Env):
         self.observation_space = observation_space(model.cfg.image_size, model.cfg.feat_size, self.obs_keys)
         self._state: State | None = None
         self.start_index = -1
+
+    @property
+    def model_state(self) -> State:
+        """The model's current state (batch 1): where a planner acting in this env imagines from."""
+        assert self._state is not None, "call reset() first"
+        return self._state
+
+    @property
+    def hand_scale(self) -> np.ndarray:
+        """Each hand's scale (2,) of the episode's person: how a planned grip becomes finger keypoints."""
+        return self._scale
 
     def _small(self, image: np.ndarray) -> np.ndarray:
         import cv2

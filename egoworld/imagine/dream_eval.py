@@ -14,13 +14,13 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from egoworld._atomic import write_json
-from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW, clip_control
+from egoworld.actions import CONTROL_HIGH, CONTROL_LOW
 from egoworld.imagine.actor_critic import (
     ACConfig,
     Actor,
@@ -32,110 +32,20 @@ from egoworld.imagine.actor_critic import (
     train_actor_critic,
 )
 from egoworld.imagine.dream import DreamEnv, FilteredSimEnv, Starts, load_starts
+from egoworld.imagine.plan import PlannerConfig
+from egoworld.imagine.policy import ActorPolicy, PlannerPolicy, Policy, Replay, Still, UniformRandom, latent_cost, rollout
 from egoworld.model import WorldModel
 
 EVAL_KEYS = ("state", "latent")  # what the policies read; decoding images is only for the video
 
 
-class Policy(Protocol):
-    name: str
-
-    def reset(self, start: int) -> None: ...
-
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
-
-
-class ActorPolicy:
-    """The actor on the observation's latent (the dream's state, or the model's filter of real frames)."""
-
-    def __init__(self, actor: Actor, name: str = "actor", deterministic: bool = True) -> None:
-        self.actor, self.name, self.deterministic = actor.eval(), name, deterministic
-
-    def reset(self, start: int) -> None:
-        pass
-
-    @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        feat = torch.from_numpy(np.asarray(obs["latent"], dtype=np.float32))[None]
-        return self.actor.control(feat, self.deterministic)[0].numpy().astype(np.float32)
-
-
-class RandomPolicy:
-    """Uniform controls; the same sequence for a start in the dream and in the simulator."""
-
-    def __init__(self, seed: int = 0, name: str = "random") -> None:
-        self.seed, self.name = seed, name
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, start: int) -> None:
-        self.rng = np.random.default_rng([self.seed, start])
-
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return self.rng.uniform(CONTROL_LOW, CONTROL_HIGH).astype(np.float32)
-
-
-class StillPolicy:
-    """Hold still, hands open: the zero control."""
-
-    name = "still"
-
-    def reset(self, start: int) -> None:
-        pass
-
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.zeros(CONTROL_DIM, np.float32)
-
-
-class ReplayPolicy:
-    """The scripted person: the controls it recorded from the start's frame on (sim truth; evaluation only)."""
-
-    name = "scripted"
-
-    def __init__(self, starts: Starts) -> None:
-        self.starts = starts
-        self._cache: dict[str, np.ndarray] = {}
-        self._controls = np.zeros((0, CONTROL_DIM))
-        self._t = 0
-
-    def reset(self, start: int) -> None:
-        from egoworld.capture.sim.replay import recorded_controls
-
-        row = self.starts.rows[start]
-        path = row.get("session_path")
-        if path not in self._cache:
-            self._cache[path] = recorded_controls(path) if path else np.zeros((0, CONTROL_DIM))
-        self._controls = self._cache[path][row["frame"]:]
-        self._t = 0
-
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        c = self._controls[self._t] if self._t < len(self._controls) else np.zeros(CONTROL_DIM)
-        self._t += 1
-        return clip_control(c).astype(np.float32)
+REPLAY_NOISE = (0.05, 0.15, 0.3)  # the scripted person made clumsier: policies of graded real quality
+RANK_PLANNER = dict(samples=32, iterations=2)  # the planner ranked beside the actor (cheaper than the closed-loop one)
 
 
 def run_episode(env: Any, policy: Policy, start: int, record: bool = False) -> dict[str, Any]:
-    """One episode from ``start``: return (sum of rewards), success, progress at both ends, steps (+ frames)."""
-    obs, info = env.reset(seed=start, options={"start": start})
-    policy.reset(start)
-    p0 = float(info["progress"])
-    total, success, frames = 0.0, bool(info.get("success", False)), []
-    if record:
-        frames.append(env.render())
-    steps = 0
-    while True:
-        obs, r, term, trunc, info = env.step(policy.act(obs))
-        total += float(r)
-        steps += 1
-        success = success or bool(info.get("success", False)) or bool(term)
-        if record:
-            frames.append(env.render())
-        if term or trunc:
-            break
-    out = {"return": total, "success": success, "progress_start": p0, "progress_end": float(info["progress"]),
-           "steps": steps}
-    if record:
-        out["frames"] = frames
-    return out
+    """One episode from ``start`` (``rollout`` with the start as reset option and policy key)."""
+    return rollout(policy, env, key=start, seed=start, options={"start": start}, record=record)
 
 
 def recorded_outcome(row: dict, horizon: int) -> dict[str, Any] | None:
@@ -309,9 +219,11 @@ def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = No
     policies: list[Policy] = [ActorPolicy(ac.actor, "actor")]
     for name, step in snapshots[:-1]:
         policies.append(ActorPolicy(load_policy(out, snapshot=name)[0], f"actor@{step}"))
-    policies += [RandomPolicy(cfg.seed), StillPolicy()]
+    policies += [UniformRandom(cfg.seed), Still(),
+                 PlannerPolicy(PlannerConfig(**RANK_PLANNER, seed=cfg.seed), latent_cost(model), name="planner")]
     if sim:
-        policies.append(ReplayPolicy(starts))
+        policies.append(Replay(starts))
+        policies += [Replay(starts, noise=n, seed=cfg.seed) for n in REPLAY_NOISE]
     res = evaluate_policies(model, starts, policies, horizon, sim=sim, video=("actor", 0) if video else None, echo=echo)
     frames = res.pop("video", None)
     if frames and "sim" in frames:

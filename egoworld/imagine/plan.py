@@ -288,28 +288,75 @@ class WorldModelCost:
         return posts.probs[:, 0]  # (1, stoch, classes)
 
     def __call__(self, controls: np.ndarray) -> np.ndarray:
-        torch = self.torch
-        start = self.start_state()
-        N = len(controls)
-        act = torch.from_numpy(control_to_action(controls, self.hand_scale).astype(np.float32))
-        s = start.map(lambda t: t.expand((N,) + t.shape[1:]))
-        o = self.objective
-        with torch.no_grad():
-            states = self.model.imagine(s, act, sample=False)
-            feat = states.feat()
-            cost = torch.zeros(N)
-            if o.progress or o.uncertainty:
-                members = self.model.reward_members(feat)  # (K, N, T)
-                r = members.mean(0)
-                cost -= o.progress * (r.mean(1) + o.terminal * r[:, -1])
-                if o.uncertainty and len(members) > 1:
-                    cost += o.uncertainty * members.std(0).mean(1)
-            if o.success:
-                cost -= o.success * (1.0 - self.model.cont(feat)).mean(1)
-            if o.goal and self.goal_probs is not None:
-                tv = 0.5 * (states.probs - self.goal_probs[:, None]).abs().sum(-1).mean(-1)  # (N, T)
-                cost += o.goal * (tv.mean(1) + o.terminal * tv[:, -1])
-        return cost.numpy().astype(np.float64)
+        return imagined_cost(self.model, self.start_state(), controls, self.hand_scale, self.objective, self.goal_probs)
+
+
+def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.ndarray, objective: Objective,
+                  goal_probs=None) -> np.ndarray:
+    """The cost (N,) of control sequences (N, T, 20) imagined from one model ``State`` (batch 1), latent only."""
+    import torch
+
+    N = len(controls)
+    act = torch.from_numpy(control_to_action(controls, hand_scale).astype(np.float32))
+    s = start.map(lambda t: t.expand((N,) + t.shape[1:]))
+    o = objective
+    with torch.no_grad():
+        states = model.imagine(s, act, sample=False)
+        feat = states.feat()
+        cost = torch.zeros(N)
+        if o.progress or o.uncertainty:
+            members = model.reward_members(feat)  # (K, N, T)
+            r = members.mean(0)
+            cost -= o.progress * (r.mean(1) + o.terminal * r[:, -1])
+            if o.uncertainty and len(members) > 1:
+                cost += o.uncertainty * members.std(0).mean(1)
+        if o.success:
+            cost -= o.success * (1.0 - model.cont(feat)).mean(1)
+        if o.goal and goal_probs is not None:
+            tv = 0.5 * (states.probs - goal_probs[:, None]).abs().sum(-1).mean(-1)  # (N, T)
+            cost += o.goal * (tv.mean(1) + o.terminal * tv[:, -1])
+    return cost.numpy().astype(np.float64)
+
+
+class LatentCost:
+    """The world-model cost from the model state an environment already holds (``env.model_state``: the
+    dream's imagined state, or ``FilteredSimEnv``'s filter of real frames) — a planner that acts inside
+    the dream scores its candidates from where the dream is, not from decoded frames."""
+
+    def __init__(self, model, env, objective: Objective | None = None) -> None:
+        self.model, self.env, self.objective = model, env, objective or Objective()
+
+    def __call__(self, controls: np.ndarray) -> np.ndarray:
+        return imagined_cost(self.model, self.env.model_state, controls, self.env.hand_scale, self.objective)
+
+
+class SimCost:
+    """Roll candidate control sequences out in the true simulator from its current true state.
+
+    Cost = −(mean true progress over the rollout + ``terminal`` × its last value): the world-model
+    cost's objective with the reward head replaced by the truth. The state is restored afterwards.
+    This is the sim-oracle: the same planner with the world in place of the model.
+    """
+
+    def __init__(self, env, terminal: float = 1.0) -> None:
+        self.env, self.terminal = env, terminal
+
+    def __call__(self, controls: np.ndarray) -> np.ndarray:
+        sim, task = self.env.sim, self.env.task
+        s0 = sim.get_state()
+        cost = np.empty(len(controls))
+        for n, seq in enumerate(controls):
+            sim.set_state(s0)
+            p = np.empty(len(seq))
+            for k, c in enumerate(seq):
+                sim.step(c)
+                p[k] = task.progress()
+                if p[k] >= 1.0:  # success: the rest of the rollout stays done
+                    p[k:] = 1.0
+                    break
+            cost[n] = -(p.mean() + self.terminal * p[-1])
+        sim.set_state(s0)
+        return cost
 
 
 @dataclass
@@ -371,5 +418,5 @@ def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.n
     return MPC(make_planner(cfg), cost), cost
 
 
-__all__ = ["CEM", "DIMS", "MPC", "MPPI", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
-           "WorldModelCost", "load_planning_model", "make_planner", "wm_planner"]
+__all__ = ["CEM", "DIMS", "MPC", "MPPI", "LatentCost", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
+           "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "wm_planner"]
