@@ -91,3 +91,34 @@ def test_export_of_a_damaged_store_writes_nothing(data: Path, tmp_path: Path, le
     with pytest.raises(DatasetError, match="video file is missing"):
         export(d, "research", tmp_path / "out", spec_path=lenient)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_export_of_a_truncated_video_names_it(data: Path, tmp_path: Path, lenient: Path) -> None:
+    d = copy_data(data, tmp_path / "data")
+    cleared = [x for x in decide(d, "research", lenient) if x["cleared"]]
+    if not cleared:
+        pytest.skip("no episode cleared for research in this fixture")
+    v = open_store(d).root / L.video_path(cleared[0]["episode_index"])
+    v.write_bytes(v.read_bytes()[: v.stat().st_size // 2])
+    with pytest.raises(DatasetError, match="truncated or corrupt|decodable frames") as e:
+        export(d, "research", tmp_path / "out", spec_path=lenient)
+    assert e.value.path == v
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_killed_export_or_build_leaves_nothing_the_next_run_keeps(data: Path, tmp_path: Path, lenient: Path) -> None:
+    """kill -9 in the middle of writing: the next run of the same command removes the leftovers."""
+    import subprocess
+    import sys
+
+    d = copy_data(data, tmp_path / "data")
+    for target in (tmp_path / "out", d / "episodes"):
+        code = ("import os, sys; from egoworld._atomic import temp_dir_beside; "
+                "t = temp_dir_beside(sys.argv[1]); (t / 'half').write_text('x'); os.kill(os.getpid(), 9)")
+        r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, timeout=60)
+        assert r.returncode == -9
+        assert list(target.parent.glob(f".{target.name}.*"))
+    export(d, "research", tmp_path / "out", spec_path=lenient)
+    assert not list(tmp_path.glob(".out.*"))
+    build_store(d, workers=1)
+    assert not list(d.glob(".episodes.*"))

@@ -81,6 +81,15 @@ def test_non_monotonic_timestamps(session):
     _expect(session, "imu.parquet", "not strictly increasing")
 
 
+def test_null_timestamp_is_caught(session):
+    p = session / "motion" / "head_pose.parquet"
+    t = pq.read_table(p)
+    ts = t.column("t_ns").to_pylist()
+    ts[7] = None
+    pq.write_table(t.set_column(0, "t_ns", pa.array(ts, pa.int64())), p)
+    _expect(session, "head_pose.parquet", "column 't_ns' has a null value (at row 7)")
+
+
 def test_missing_column(session):
     p = session / "motion" / "imu.parquet"
     pq.write_table(pq.read_table(p).drop(["gz"]), p)

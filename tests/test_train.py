@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,6 +120,37 @@ def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     assert ok.returncode == 0, ok.stderr[-2000:]
     again = subprocess.run(_train_cmd(out, "--steps", "2"), env=_env(), capture_output=True, text=True, timeout=240)
     assert again.returncode != 0 and "--resume" in (again.stderr + again.stdout)
+
+
+def test_bad_store_or_occupied_out_is_an_error_not_a_traceback(tmp_path, tmp_path_factory):
+    from test_dataset_fixture import synced_store_data
+
+    from egoworld.dataset import layout as L
+    from egoworld.dataset.store import open_store
+
+    store = tmp_path / "episodes"
+    shutil.copytree(synced_store_data(tmp_path_factory) / "episodes", store)
+    small = MICRO[:MICRO.index("--seq-len")] + ["--seq-len", "4", "--batch-size", "2", "--no-progress"]
+
+    def run(out: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "egoworld.train", str(store), "--out", str(out), *small,
+                               "--set", "threads=1", "--steps", "1", *extra], env=_env(), capture_output=True,
+                              text=True, timeout=240)
+
+    ok = run(tmp_path / "run")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    again = run(tmp_path / "run")
+    assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    # a data file outside the training split is gone: the run still refuses, naming it
+    st = open_store(store)
+    held = next(r["episode_index"] for r in st.episode_rows() if r["place"] in st.splits["held_out_places"])
+    (store / L.data_path(held)).unlink()
+    bad = run(tmp_path / "run2")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert L.data_path(held) in bad.stderr and "rebuild" in bad.stderr
+    (store / "meta" / "info.json").write_text("{broken")
+    bad = run(tmp_path / "run3")
+    assert bad.returncode == 2 and "info.json" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_torchrun_two_processes_give_the_single_process_gradient(tmp_path):

@@ -45,6 +45,17 @@ def test_cli_saves_without_a_display(sim_data: Path, tmp_path: Path, monkeypatch
     assert r.exit_code == 2 and "is not a session" in " ".join(r.output.split())
 
 
+def test_a_failed_save_leaves_no_rrd(sim_data: Path, tmp_path: Path) -> None:
+    session = tmp_path / "s"
+    import shutil
+
+    shutil.copytree(sorted(p for p in sim_data.iterdir() if (p / "session.json").exists())[0], session)
+    (session / "motion" / "hands.parquet").write_bytes(b"not parquet")
+    r = CliRunner().invoke(app, ["view", str(session), "--save", str(tmp_path / "out" / "s.rrd")])
+    assert r.exit_code == 2 and "hands.parquet" in "".join(r.output.split()), r.output
+    assert not list((tmp_path / "out").iterdir())
+
+
 def test_motion_goes_onto_the_video_clock() -> None:
     sync = {"clocks": {"imu": {"verdict": "ok", "segments": [
         {"start_s": None, "offset_ms": 250.0, "drift_ppm": 400.0},

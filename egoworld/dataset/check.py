@@ -107,7 +107,7 @@ def check_store(root: str | Path, decode_videos: bool = True) -> list[str]:
         return problems + [f"meta/episodes: missing columns {missing}"]
     if len(eps) != info["total_episodes"]:
         problems.append(f"meta/episodes: {len(eps)} rows, info.total_episodes = {info['total_episodes']}")
-    expect_from = 0
+    expect_from, data_missing = 0, False
     for i, e in enumerate(eps):
         if e["episode_index"] != i:
             problems.append(f"meta/episodes: row {i} has episode_index {e['episode_index']}")
@@ -120,6 +120,7 @@ def check_store(root: str | Path, decode_videos: bool = True) -> list[str]:
         dp = root / info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
         if not dp.exists():
             problems.append(f"{dp}: missing (episode {i})")
+            data_missing = True
         for k in video_keys:
             vp = root / info["video_path"].format(video_key=k, chunk_index=e[f"videos/{k}/chunk_index"],
                                                   file_index=e[f"videos/{k}/file_index"])
@@ -127,6 +128,9 @@ def check_store(root: str | Path, decode_videos: bool = True) -> list[str]:
                 problems.append(f"{vp}: missing (episode {i})")
     if expect_from != info["total_frames"]:
         problems.append(f"meta/episodes: {expect_from} frames in all, info.total_frames = {info['total_frames']}")
+
+    if data_missing:  # the rows of the missing files cannot be checked against meta/episodes
+        return problems
 
     # data: sorted glob, concatenated, cast to the features
     data_paths = sorted((root / "data").glob("*/*.parquet"))
