@@ -63,3 +63,43 @@ def test_play_mix_records_every_behaviour_and_its_frames(tmp_path):
     # the task-only mix writes sessions exactly as before: no behaviour block in session.json
     legacy = capture_session(tmp_path / "legacy", SessionConfig(seed=1, task="open_drawer", seconds=2, width=32, height=32))
     assert "behaviour" not in json.loads((legacy / "session.json").read_text())
+
+
+def test_shortcut_check_flags_a_nuisance_signal_that_predicts_the_label():
+    from egoworld.audit.behaviour import shortcut_check
+
+    rng = np.random.default_rng(0)
+    eye = rng.uniform(0.2, 0.8, 500)
+    t = np.linspace(0, 1, 500)
+    withdrawn = shortcut_check(1.0 - eye + rng.normal(0, 0.05, 500), eye, rng.permutation(t))  # "hands in" = "done"
+    assert withdrawn["flagged"] == ["hand_distance_from_eyes"] and withdrawn["rho_with_reward"]["hand_distance_from_eyes"] < -0.9
+    honest = shortcut_check(rng.uniform(0, 1, 500), eye, t)
+    assert honest["flagged"] == [] and "no nuisance" in honest["why"]
+
+
+def test_audit_reports_action_coverage_and_the_behaviour_mix(tmp_path):
+    from typer.testing import CliRunner
+
+    from egoworld.audit.audit import run_audit
+    from egoworld.capture.sim.batch import capture_many
+    from egoworld.capture.sim.record import plan_sessions
+    from egoworld.cli import app
+
+    data = tmp_path / "data"
+    for i, mix in enumerate(("play", "task")):
+        cfgs = plan_sessions(1, 1, 1, ["push"], seed=7 + i, seconds=10.0, width=64, height=64, mix=mix)
+        done, failed = capture_many(data, cfgs, workers=1, progress=False)
+        assert not failed
+    r = CliRunner().invoke(app, ["sync", str(data)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["episodes", str(data)])
+    assert r.exit_code == 0, r.output
+    audit = run_audit(data)
+    assert audit["summary"]["episodes"] == 2
+    b = audit["coverage"]["behaviour"]
+    assert b["mix"]["episodes_without_record"] == 1  # the task-only session records no mix
+    assert abs(sum(b["mix"]["share"].values()) - 1.0) < 1e-3 and b["mix"]["frames"]["arrive"] > 0
+    v = b["control"]["wrist_velocity"]
+    assert 0 < v["left"]["covered"] <= v["left"]["cells"] == 7 ** 3
+    assert abs(sum(b["hand_to_object"]["share_of_frames"].values()) - 1.0) < 1e-3
+    assert set(b["shortcut"]["rho_with_reward"]) == {"hand_distance_from_eyes", "episode_time"}

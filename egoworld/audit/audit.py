@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from egoworld.actions import ACTION_DIM, hand_slice
+from egoworld.audit.behaviour import behaviour_report
 from egoworld.audit.rights import lineage_users, rights_table
 from egoworld.audit.spec import evaluate_capture, evaluate_sync, load_spec
 from egoworld.dataset import layout as L
@@ -122,6 +123,7 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
     }
     motion = _motion(store, fps)
     coverage["motion"] = {task: {k: _dist(v) for k, v in d.items()} for task, d in motion.items()}
+    coverage["behaviour"] = behaviour_report(store)
     rights = rights_table(store, spec, today)
     exports = json.loads((store.root / L.EXPORTS_PATH).read_text())["exports"] if (store.root / L.EXPORTS_PATH).exists() else []
     revocations = json.loads((store.root / L.REVOCATIONS_PATH).read_text())["revocations"] if (store.root / L.REVOCATIONS_PATH).exists() else []
@@ -143,7 +145,8 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
                     "flagged": [f["session_id"] for f in flagged],
                     "usable_research": sum(r["usable_research"] for r in rights),
                     "usable_commercial": sum(r["usable_commercial"] for r in rights),
-                    "revoked_sessions": sorted(revoked_ids)},
+                    "revoked_sessions": sorted(revoked_ids),
+                    "shortcut": coverage["behaviour"].get("shortcut", {}).get("flagged", [])},
         "flagged": flagged,
         "capture": capture,
         "sync": {"residual_ms": _dist([s["max_residual_ms"] for s in sync]),

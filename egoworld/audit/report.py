@@ -237,6 +237,38 @@ def coverage_html(audit: dict, fps: float, maps: tuple[tuple[str, str], ...] = C
                   f"{m['head_turn'].get('median', 0):.3f}", f"{m['wrist_speed'].get('median', 0):.3f}", f"{m['wrist_speed'].get('p95', 0):.3f}"]
                  for t, m in sorted(cov["motion"].items())]
         parts.append(table(["task", "head m/s median", "head m/s p95", "head rad/s median", "wrist m/s median", "wrist m/s p95"], mrows))
+    parts.append(behaviour_html(cov.get("behaviour") or {}))
+    return "\n".join(parts)
+
+
+def behaviour_html(b: dict) -> str:
+    """Action coverage, the task / play / failure mix and the shortcut check (``audit.behaviour``)."""
+    if not b:
+        return ""
+    parts = ["<h3>What people did: action coverage, behaviour mix, shortcuts</h3>"]
+    c = b["control"]
+    v = c["wrist_velocity"]
+    rows = [[f"{side} wrist velocity ({v['bins_per_axis']}³ cells over ±{v['box_m_per_frame'] * 30:.2f} m/s)",
+             f"{v[side]['covered']}/{v[side]['cells']}", f"{v[side]['share']:.0%}"] for side in ("left", "right")]
+    rows += [[f"{side} grip", f"{c['grip'][side]['covered']}/{c['grip'][side]['cells']}", f"{c['grip'][side]['share']:.0%}"]
+             for side in ("left", "right")]
+    parts.append(table([f"control (a cell is covered with ≥ {v['min_frames']} frames)", "cells covered", "share"], rows))
+    if "hand_to_object" in b:
+        h = b["hand_to_object"]
+        parts.append(table(["nearest hand to an object", *h["share_of_frames"]],
+                           [[html.escape(h["from"]), *[f"{x:.0%}" for x in h["share_of_frames"].values()]]]))
+    m = b.get("mix", {})
+    if m.get("share"):
+        parts.append(table(["behaviour", "task", "play", "failure (withdrawn unfinished)", "other (arriving, getting ready)"],
+                           [["share of frames", *[f"{m['share'][k]:.0%}" for k in ("task", "play", "failure", "other")]]]))
+    else:
+        parts.append(f"<p class='small'>No episode recorded its behaviour mix ({m.get('episodes_without_record', 0)} episodes): "
+                     "the share of task, play and failure is unknown.</p>")
+    sc = b.get("shortcut")
+    if sc:
+        rho = ", ".join(f"{k.replace('_', ' ')} ρ {v:+.2f}" for k, v in sc["rho_with_reward"].items() if v is not None)
+        verdict = "<b>shortcut flagged</b>: " if sc["flagged"] else ""
+        parts.append(f"<p>{verdict}{html.escape(sc['why'])} ({html.escape(rho)}; flag at |ρ| ≥ {sc['threshold']}).</p>")
     return "\n".join(parts)
 
 
