@@ -60,6 +60,38 @@ def test_same_seed_same_bytes(tmp_path):
     assert (c / "motion/imu.parquet").read_bytes() != (a / "motion/imu.parquet").read_bytes()
 
 
+_FRAMES_HASH = """
+import hashlib, sys
+from pathlib import Path
+import egoworld.capture.sim
+from egoworld.capture.sim.record import SessionConfig, capture_session
+from egoworld.video import read_video
+p = capture_session(Path(sys.argv[1]), SessionConfig(index=1, seed=5, task="push", seconds=1.0, width=48, height=48))
+print(hashlib.sha1(read_video(p / "video.mp4")[0].tobytes()).hexdigest())
+"""
+
+
+def test_frames_do_not_depend_on_the_cpu_features_the_renderer_may_use(tmp_path):
+    """llvmpipe compiles its shaders for the host CPU, and AVX2 and plain-SSE code paths give different
+    pixels: a host offering other vector instructions (simulated with Mesa's own override) must still
+    render the same bytes for the same seed."""
+    import os
+    import subprocess
+    import sys
+
+    hashes = {}
+    for caps in ("", "avx", "nosse"):
+        env = {k: v for k, v in os.environ.items() if k not in ("EGOWORLD_RENDER_NATIVE", "LP_NUM_THREADS",
+                                                                 "LP_NATIVE_VECTOR_WIDTH", "GALLIUM_OVERRIDE_CPU_CAPS")}
+        if caps:
+            env["GALLIUM_OVERRIDE_CPU_CAPS"] = caps
+        r = subprocess.run([sys.executable, "-c", _FRAMES_HASH, str(tmp_path / (caps or "host"))], env=env,
+                           capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r.stderr[-2000:]
+        hashes[caps or "host"] = r.stdout.strip().splitlines()[-1]
+    assert len(set(hashes.values())) == 1, hashes
+
+
 def test_given_offset_and_drift_are_what_the_timestamps_show(tmp_path):
     cfg = SessionConfig(seed=2, task="push", seconds=3.0, width=64, height=64, offset_ms=123.0, drift_ppm=-400.0, jitter_ms=0.0, drop_rate=0.0)
     p = capture_session(tmp_path, cfg)
