@@ -207,6 +207,13 @@ class ScriptedPerson:
         yield from self.move(0.35, wrists={h: (up, None)}, grips={h: 0.1})
         yield from self.move(0.6, wrists={h: (self._rest(head, h), palm_down(np.pi / 2 + (0.35 if h == 0 else -0.35), 1.1))})
 
+    def _after_task(self, h: int) -> Iterator[np.ndarray]:
+        """Task-only recordings end every attempt by withdrawing the hand, so "hands pulled in" always
+        follows "done" — a shortcut a reward model learns. Under a behaviour mix the hand stays where the
+        task left it and withdrawing is a behaviour of its own, drawn whether or not the task succeeded."""
+        if self.mix is None:
+            yield from self.retract(h)
+
     def choose_hand(self, x: float) -> int:
         other = 1 - self.dominant
         if (x < -0.1 and other == 0 or x > 0.1 and other == 1) and self.rng.random() < 0.5:
@@ -248,7 +255,7 @@ class ScriptedPerson:
             if self.task.success():
                 break
             yield from self.move(0.3, wrists={h: (self.sim.body_pose().wrist_p[h] + [0, 0, 0.1], q)})
-        yield from self.retract(h)
+        yield from self._after_task(h)
 
     def open_drawer(self) -> Iterator[np.ndarray]:
         handle = self.sim.data.site_xpos[self.sim._drawer_site].copy()
@@ -270,7 +277,7 @@ class ScriptedPerson:
             yield from self.move(0.3, grips={h: 0.1})
             if self.task.success():
                 break
-        yield from self.retract(h)
+        yield from self._after_task(h)
 
     def _carry(self, goal: np.ndarray, look: np.ndarray) -> Iterator[np.ndarray]:
         """Pick object 0 and bring its centre above ``goal``; returns with it released."""
@@ -308,7 +315,7 @@ class ScriptedPerson:
             yield from self.move(0.4, wrists={h: (goal + offset + [0, 0, 0.1], q)})
             if self.task.success():
                 break
-        yield from self.retract(h)
+        yield from self._after_task(h)
 
     def pick_place(self) -> Iterator[np.ndarray]:
         spec = self.layout.objects[0][0]
