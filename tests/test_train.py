@@ -148,6 +148,15 @@ def test_bad_store_or_occupied_out_is_an_error_not_a_traceback(tmp_path, tmp_pat
     bad = run(tmp_path / "run2")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
     assert L.data_path(held) in bad.stderr and "rebuild" in bad.stderr
+    (store / L.data_path(held)).write_bytes(b"PAR1 truncated")  # damaged inside the table, not missing
+    bad = run(tmp_path / "run2b")
+    assert bad.returncode == 2 and L.data_path(held) in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    train_ep = next(r["episode_index"] for r in st.episode_rows() if r["place"] not in st.splits["held_out_places"])
+    (store / L.data_path(held)).unlink()
+    shutil.copy2(store / L.data_path(train_ep), store / L.data_path(held))  # a whole file again: the check passes
+    (store / L.data_path(train_ep)).write_bytes(b"PAR1 truncated")
+    bad = run(tmp_path / "run2c")
+    assert bad.returncode == 2 and L.data_path(train_ep) in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
     (store / "meta" / "info.json").write_text("{broken")
     bad = run(tmp_path / "run3")
     assert bad.returncode == 2 and "info.json" in bad.stderr and "Traceback" not in bad.stderr

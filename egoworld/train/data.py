@@ -48,6 +48,9 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
     from egoworld.audit.rights import revoked_sessions
     from egoworld.dataset.loader import ClipDataset
 
+    if for_training and split == "train":
+        check_training_store(data)
+
     # windows half a clip apart: twice the distinct clips of the default tiling, at no decode cost
     ablate = dict(motion_offset=cfg.sync_offset_frames,
                   places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None,
@@ -56,18 +59,16 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
     return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
 
 
-def check_training_store(ds: Any) -> None:
+def check_training_store(data: str) -> None:
     """A damaged store (a data or video file missing, a table unreadable) is an error naming the
     file before any step is taken, even when the damage is outside the training split."""
-    store = getattr(ds, "store", None)
-    if store is None:
-        return
-    from egoworld.dataset.build import DatasetError
+    from egoworld.dataset.build import DatasetError, resolve_store
     from egoworld.dataset.check import check_store
 
-    problems = check_store(store.root, decode_videos=False)
+    root = resolve_store(data)
+    problems = check_store(root, decode_videos=False)
     if problems:
-        raise DatasetError(store.root, "the store is damaged: " + "; ".join(problems[:3])
+        raise DatasetError(root, "the store is damaged: " + "; ".join(problems[:3])
                            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
                            + " — rebuild it with `egoworld episodes DATA`")
 

@@ -32,7 +32,6 @@ from egoworld.train import checkpoint as ck
 from egoworld.train.data import (
     action_stats,
     batch_indices,
-    check_training_store,
     collate,
     open_clips,
     rank_slice,
@@ -129,8 +128,7 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
 
-    train_ds = open_clips(data, cfg, "train", for_training=True)
-    check_training_store(train_ds)
+    train_ds = open_clips(data, cfg, "train", for_training=True)  # checks the whole store first
     left_out = dict(getattr(train_ds, "left_out", {}) or {})
     if left_out and is_main:
         echo(f"left out {len(left_out)} episode(s) of the training split: "
