@@ -100,6 +100,11 @@ def test_export_of_a_truncated_video_names_it(data: Path, tmp_path: Path, lenien
         pytest.skip("no episode cleared for research in this fixture")
     v = open_store(d).root / L.video_path(cleared[0]["episode_index"])
     v.write_bytes(v.read_bytes()[: v.stat().st_size // 2])
+    from egoworld.audit.audit import run_audit
+
+    rights = {r["session_id"]: r for r in run_audit(d, lenient)["rights"]}
+    r = rights[cleared[0]["session_id"]]
+    assert not r["usable_research"] and any("store file damaged" in x and str(v) in x for x in r["usable_research_reasons"])
     with pytest.raises(DatasetError, match="truncated or corrupt|decodable frames") as e:
         export(d, "research", tmp_path / "out", spec_path=lenient)
     assert e.value.path == v

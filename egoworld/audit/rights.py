@@ -124,11 +124,15 @@ def rights_table(store: Store, spec: dict, today: dt.date | None = None) -> list
                "revoked_at": (consent or {}).get("revoked_at") or stored.get("revoked_at"),
                "consent_present": consent is not None, "consent_file": str(live.path) if live.path else None,
                "consent_problem": live.problem}
+        damaged = store.episode_problem(s["episode_index"]) if s.get("episode_index") is not None else None
+        row["store_files"] = damaged or "ok"
         for use in USES:
             ok, why = consent_status(consent, use, today)
             if consent is None and live.problem:
                 why = live.problem
             cleared, reasons = clearance(s, use, spec, today, live=live)
+            if damaged:  # the export could not hand it out: the audit must not call it usable
+                cleared, reasons = False, reasons + [f"store file damaged: {damaged}; rebuild the store"]
             row[f"consent_{use}"] = ok
             row[f"consent_{use}_reason"] = why
             row[f"usable_{use}"] = cleared
