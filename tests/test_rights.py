@@ -253,6 +253,9 @@ def test_a_lineage_that_is_a_list_is_read_not_a_crash(built: Path, tmp_path: Pat
     assert by["list"]["sessions"] == [s["session_id"]]
     assert "not an object or a list" in by["odd"]["error"]
     assert json.loads((open_store(d).root / L.REVOCATIONS_PATH).read_text())["revocations"]  # it finished
+    # the audit, not told where those checkpoints are, still names the one the revocation found
+    used = {u["subject_id"]: u for u in run_audit(d)["revoked_used_by"]}[s["consent"]["subject_id"]]
+    assert str(ck / "list") in {c["checkpoint"] for c in used["checkpoints"]}
 
 
 # ---------------------------------------------------------------- 6. consent files are checked before they are trusted

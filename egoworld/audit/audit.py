@@ -86,6 +86,19 @@ def _cells(sessions: list[dict], a: str, b: str, fps: float) -> dict:
             "thin": [f"{a}={x} × {b}={y} ({v / fps / 60:.2f} min)" for (x, y), v in grid.items() if 0 < v < THIN_FRACTION * mean]}
 
 
+def _checkpoints(found: list[dict], records: list[dict]) -> list[dict]:
+    """Checkpoints found now, plus those the subject's revocation records named when they ran (e.g. from
+    ``--checkpoints`` folders the audit was not given): the audit never forgets a model it was told of."""
+    seen = {c.get("lineage") for c in found}
+    out = list(found)
+    for r in records:
+        for c in r.get("checkpoints_using") or []:
+            if isinstance(c, dict) and c.get("lineage") not in seen:
+                seen.add(c.get("lineage"))
+                out.append(dict(c, from_revocation=r.get("at")))
+    return out
+
+
 def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints: list[Path] | None = None,
               today: dt.date | None = None) -> dict:
     """The audit as a JSON-able dict (see the module docstring)."""
@@ -136,7 +149,8 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
         used_by.append({"subject_id": subject, "sessions": sorted(sids),
                         "exports": [{"out": e["out"], "use": e["use"], "at": e["at"], "sessions": sorted(sids & set(e["session_ids"]))}
                                     for e in exports if sids & set(e["session_ids"])],
-                        "checkpoints": lineage_users(list(checkpoints or []) + [Path(data)], sids, subject, runs)})
+                        "checkpoints": _checkpoints(lineage_users(list(checkpoints or []) + [Path(data)], sids, subject, runs),
+                                                    [r for r in revocations if r.get("subject_id") == subject])})
     return {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "as_of": (today or dt.date.today()).isoformat(),
