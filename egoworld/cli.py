@@ -127,6 +127,32 @@ def demo(
     run_demo(out, quick=quick, seed=seed, workers=workers, console=console)
 
 
+@app.command()
+def improve(
+    run: Path = typer.Argument(..., help="A training run (its best checkpoint) or a checkpoint folder."),
+    data: Path = typer.Option(..., "--data", help="The data folder whose episodes/ store the run was trained on; new sessions go here."),
+    out: Path = typer.Option(..., "--out", help="Where the fine-tuned runs and improve.json go."),
+    task: str = typer.Option("push", help="The task the agent acts on."),
+    rounds: int = typer.Option(2, min=1, help="Act → append → fine-tune → measure, this many times."),
+    sessions: int = typer.Option(8, min=1, help="Interaction sessions per round."),
+    seconds: float = typer.Option(12.0, min=4.0, help="Length of each session (the person walks up first)."),
+    noise: float = typer.Option(0.3, min=0.0, help="Exploration noise on the planned controls (share of their half-range)."),
+    steps: int = typer.Option(150, min=1, help="Fine-tuning steps per round."),
+    eval_episodes: int = typer.Option(6, min=1, help="Closed-loop episodes per round, the same starts every round."),
+    seed: int = typer.Option(0),
+) -> None:
+    """The interaction loop: the planner acts in the simulator, its sessions join the store, the model is fine-tuned."""
+    from egoworld.improve import ImproveConfig, improve as run_improve
+
+    cfg = ImproveConfig(task=task, rounds=rounds, sessions=sessions, seconds=seconds, noise=noise, steps=steps,
+                        eval_episodes=eval_episodes, seed=seed)
+    try:
+        run_improve(run, data, out, cfg, echo=console.print)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error[/red]: {e}")
+        raise typer.Exit(2) from None
+
+
 def _register_view() -> None:
     from egoworld.view import register as register_view
 

@@ -141,3 +141,37 @@ def test_register_adds_dream_and_imagine_without_importing_torch():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False ['dream', 'imagine']"
+
+
+def test_interaction_loop_records_appends_fine_tunes_and_measures(world, tmp_path):
+    """One round of `egoworld improve`: the planner's session is recorded like a capture (source interaction,
+    what acted), joins the store, and the model is fine-tuned from its weights and measured again."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from egoworld.improve import ImproveConfig, improve
+
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data)
+    cfg = ImproveConfig(task=TASK, rounds=1, sessions=1, seconds=10.0, steps=2, eval_episodes=1, max_steps=6,
+                        planner=dict(samples=4, iterations=1))
+    res = improve(world["run"], data, tmp_path / "improve", cfg, echo=lambda *_: None)
+    saved = json.loads((tmp_path / "improve" / "improve.json").read_text())
+    assert [r["round"] for r in saved["rounds"]] == [0, 1] and saved["rounds"] == res["rounds"]
+    r0, r1 = saved["rounds"]
+    assert r1["real_frames"] == r0["real_frames"] + r1["interaction_frames"] and r1["interaction_frames"] == 10 * 30
+    new = [p for p in data.iterdir() if (p / "session.json").exists() and
+           json.loads((p / "session.json").read_text()).get("source") == "interaction"]
+    assert len(new) == 1
+    meta = json.loads((new[0] / "session.json").read_text())
+    assert meta["interaction"]["round"] == 1 and meta["interaction"]["model_sha256"].startswith("sha256:")
+    assert meta["behaviour"]["frames"]["agent"] > 0 and (new[0] / "consent.json").exists()
+    eps = pq.read_table(next((data / "episodes" / "meta" / "episodes").rglob("*.parquet")), columns=["source"])
+    assert "interaction" in eps.column("source").to_pylist()
+    lineage = json.loads((ck.resolve(r1["checkpoint"]) / "lineage.json").read_text())
+    assert lineage["init_from"]["checkpoint"] == r0["checkpoint"]
+    before, _ = ck.load_model(r0["checkpoint"])
+    after, _ = ck.load_model(r1["checkpoint"])
+    assert not torch.equal(before.reward_head[-1].weight, after.reward_head[-1].weight)  # fine-tuned, not rebuilt
+    assert 0.0 <= r1["success"] <= 1.0 and r1["episodes"] == 1

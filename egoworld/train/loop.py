@@ -38,7 +38,7 @@ from egoworld.train.data import (
     register_run_on_store,
     sample_epochs,
 )
-from egoworld.train.lineage import build_lineage
+from egoworld.train.lineage import _sha256, build_lineage
 from egoworld.train.optim import Adam
 
 LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
@@ -112,8 +112,12 @@ def validate(model: WorldModel, ds: Any, cfg: Config) -> dict[str, float]:
 
 
 def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progress: bool = True,
-          grad_dump: str | Path | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train a world model on ``data`` into run folder ``out``; return a summary (steps, losses, checkpoint)."""
+          grad_dump: str | Path | None = None, echo: Callable[[str], None] = print,
+          init_from: str | Path | None = None) -> dict[str, Any]:
+    """Train a world model on ``data`` into run folder ``out``; return a summary (steps, losses, checkpoint).
+
+    ``init_from``: start from that run's (or checkpoint's) weights — fine-tuning on a grown store; the
+    config must match the checkpoint's model, and its action normalisation is kept."""
     rank, world = _dist()
     out = Path(out)
     is_main = rank == 0
@@ -144,8 +148,15 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = WorldModel(cfg)
     model.set_action_stats(*action_stats(train_ds))
+    init_info = None
+    if init_from is not None and not resume:
+        from safetensors.torch import load_file
+
+        src = ck.resolve(init_from)
+        model.load_state_dict(load_file(str(src / "model.safetensors")))  # strict; brings its action stats along
+        init_info = {"init_from": {"checkpoint": str(src), "model_sha256": "sha256:" + _sha256(src / "model.safetensors")}}
     opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
-    lineage = build_lineage(data, train_ds, {"left_out": left_out} if left_out else None)
+    lineage = build_lineage(data, train_ds, ({"left_out": left_out} if left_out else {}) | (init_info or {}) or None)
 
     step, total, best = 0, (cfg.steps or None), math.inf
     if plan_file.exists() and resume:

@@ -437,6 +437,14 @@ class ScriptedPerson:
             self.frames_by_behaviour[kind] = self.frames_by_behaviour.get(kind, 0) + 1
             yield c
 
+    def hand_over(self, agent: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Walk up, get ready at the table, then let ``agent`` act (its frames count as ``agent``)."""
+        yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
+        yield from self._counted("arrive", self.approach(self.focus_x()))
+        yield from self._counted("ready", self.ready())
+        self.mark("agent")
+        yield from self._counted("agent", (clip_control(np.asarray(c, dtype=np.float64)) for c in agent))
+
     def controls(self) -> Iterator[np.ndarray]:
         """The whole session's behaviour: a control per frame, forever (the recorder stops it)."""
         x_focus = self.focus_x()

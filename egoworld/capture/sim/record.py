@@ -6,6 +6,7 @@ The ground truth (clocks, per-frame simulator state, controls, the scene) goes t
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -212,8 +213,14 @@ def run_scripted(cfg: SessionConfig) -> dict:
     return {"task": cfg.task, "success": first is not None, "success_frame": first, "final_progress": ep.task.progress()}
 
 
-def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
-    """Simulate, render and write one session to ``out_dir/<session_id>``; returns its path."""
+def capture_session(out_dir: str | Path, cfg: SessionConfig, act: Callable[[Episode], Iterator[np.ndarray]] | None = None,
+                    extra_meta: dict | None = None) -> Path:
+    """Simulate, render and write one session to ``out_dir/<session_id>``; returns its path.
+
+    ``act``: an agent instead of the scripted person's task — the person walks up and gets ready, then
+    ``act(episode)`` yields the controls (it may read ``episode.sim`` between frames: the recorder
+    steps the simulator after each yield). ``extra_meta`` is added to session.json (e.g. what acted).
+    """
     ep = setup_episode(cfg)
     sim, task, actor, layout, xml, clocks, r_clock = ep.sim, ep.task, ep.actor, ep.layout, ep.xml, ep.clocks, ep.r_clock
     pl, pe = place_spec(cfg.place), person_spec(cfg.person)
@@ -222,7 +229,7 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
     drop[[0, -1]] = False
     out = Path(out_dir) / cfg.session_id
     kins, frames, controls, success_frame = [], [], [], None
-    controller = actor.controls()
+    controller = actor.controls() if act is None else actor.hand_over(act(ep))
     with SessionWriter(out) as tmp:
         with VideoWriter(tmp / "video.mp4", cfg.width, cfg.height, cfg.fps, crf=cfg.crf) as video:
             for k in range(n):
@@ -243,7 +250,7 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
         t_end = (n - 1) / cfg.fps + 0.5 / cfg.fps
         streams, stream_truth = _streams(traj, t_traj, cfg, clocks, pe.hand_scale, ep.r_noise, t_end)
         intr = _intrinsics(cfg)
-        behaviour = {"mix": actor.mix or {"task": 1.0}, "frames": dict(sorted(actor.frames_by_behaviour.items())),
+        behaviour = {"mix": actor.mix or ({"task": 1.0} if act is None else {"agent": 1.0}), "frames": dict(sorted(actor.frames_by_behaviour.items())),
                      "success_frame": success_frame}
         meta = {
             "schema_version": SCHEMA_VERSION, "session_id": cfg.session_id, "source": "sim",
@@ -262,8 +269,9 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig) -> Path:
             "objects": [o.to_json() for o, _, _ in layout.objects], "task": {"id": cfg.task, "description": TASK_TEXT[cfg.task]},
             "notes": f"simulated with seed {cfg.seed}, session index {cfg.index}",
         }
-        if actor.mix is not None:  # what the person did, frame counts per behaviour (play, failure, task)
+        if actor.mix is not None or act is not None:  # what the person did, frame counts per behaviour
             meta["behaviour"] = behaviour
+        meta.update(extra_meta or {})
         write_tables(tmp, meta, streams)
         write_json(tmp / "session.json", meta)
         consent = _consent(cfg.consent, pe.id)
