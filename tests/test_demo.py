@@ -52,6 +52,9 @@ def test_demo_report_is_one_self_contained_page(demo_quick):
     methods = {r["method"] for r in numbers["planning"]["table"]}
     assert {"random controls", "planner in the world model"} <= methods
     assert all(0.0 <= r["success"] <= 1.0 and r["episodes"] >= 1 for r in numbers["planning"]["table"])
+    agreement = numbers["planning"]["cost_agreement"]  # measured before the episodes: can the model rank plans?
+    assert [(a["task"], a["split"]) for a in agreement] == [("push", "held-in")]
+    assert -1.0 <= agreement[0]["spearman"] <= 1.0 and len(agreement[0]["per_start"]) >= 1
 
 
 @pytest.mark.slow
@@ -90,3 +93,8 @@ def test_planning_section_from_closed_loop_results():
     assert [(r["task"], r["success"]) for r in d["table"]] == [("push", 0.5), ("push", 1.0), ("all", 0.5)]
     html, nums = planning_section(d)
     assert "+0.20" in html and "60 frames each" in html and nums["table"][0]["progress_gain"] == 0.2
+    assert "cost agreement" not in html  # none measured: no table
+    res["cost_agreement"] = {"push": {"held_in": {"spearman": 0.61, "per_start": [0.5, 0.72], "candidates": 16}}}
+    html, nums = planning_section(from_closed_loop(res))
+    assert "cost agreement" in html and "+0.61" in html and "+0.72" in html
+    assert nums["cost_agreement"][0]["spearman"] == 0.61

@@ -47,7 +47,10 @@ def from_closed_loop(result: dict, out_dir: str | Path | None = None) -> dict:
         video = str(Path(out_dir) / v["path"])
         caption = (f"a planned episode in the simulator, as the head camera saw it: {v['task']}, {v['split']} place, "
                    f"{'success' if v['success'] else 'no success'}, final progress {v['progress']:.2f}")
-    return {"table": rows, "video": video, "video_caption": caption, "measured_on": on}
+    agreement = [{"task": t, "split": sp.replace("_", "-"), "spearman": a.get("spearman"), "per_start": a.get("per_start"),
+                  "candidates": a.get("candidates")} for t, by in (result.get("cost_agreement") or {}).items()
+                 for sp, a in by.items()]
+    return {"table": rows, "video": video, "video_caption": caption, "measured_on": on, "cost_agreement": agreement}
 
 
 def fmt_rate(x: Any) -> str:
@@ -77,9 +80,17 @@ def planning_section(planning: dict | None) -> tuple[str, dict]:
     parts.append(table(head, [[r.get("task"), r.get("method"), r.get("split"), fmt_rate(r.get("success")), fmt_rate(r.get("progress")),
                                *([_signed(r.get("progress_gain"))] if gain else []), r.get("episodes")] for r in rows]))
     parts.append(measured_on(planning.get("measured_on") or "not stated"))
+    agreement = planning.get("cost_agreement") or []
+    if agreement:
+        parts.append("<p>Can the model rank plans at all? Before any episode is played, the model's cost and the "
+                     "simulator's true cost score the same candidate plans from a cell's first starts; a planner "
+                     "cannot beat chance where their rank correlation is ≤ 0.</p>")
+        parts.append(table(["task", "split", "cost agreement (Spearman ρ, mean)", "per start"],
+                           [[a["task"], a["split"], _signed(a["spearman"]),
+                             ", ".join(f"{x:+.2f}" for x in a.get("per_start") or [])] for a in agreement]))
     v = planning.get("video")
     if v and Path(v).exists():
         parts.append(video(v, planning.get("video_caption") or "a planned episode in the simulator"))
     numbers = {"run": True, "table": [{k: r.get(k) for k in (*COLUMNS, "progress_gain") if k in r} for r in rows],
-               "measured_on": planning.get("measured_on")}
+               "measured_on": planning.get("measured_on"), "cost_agreement": agreement}
     return "\n".join(parts), numbers
