@@ -37,6 +37,8 @@ def capture_sim(
     mix: str = typer.Option("task", help="What people do at the table: 'task' (the task, then free play), 'play' (task "
                             "attempts mixed with reaching, pokes, random knots, withdrawals, idle hands) or weights "
                             "such as task=0.3,knots=0.7."),
+    start: str = typer.Option("walk", help="walk: each session starts across the room and walks up; table: it starts at "
+                              "the table, hands ready (the workspace only — no walking frames to confound hand motion with)."),
     workers: int = typer.Option(1, min=1, help="Processes to use."),
 ) -> None:
     """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
@@ -55,7 +57,9 @@ def capture_sim(
         parse_mix(mix)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--mix") from None
-    configs = plan_sessions(sessions, places, people, task_list, seed, mix=mix, seconds=seconds, fps=fps, width=width, height=height,
+    if start not in ("walk", "table"):
+        raise typer.BadParameter(f"{start!r}; use walk or table", param_hint="--start")
+    configs = plan_sessions(sessions, places, people, task_list, seed, mix=mix, start=start, seconds=seconds, fps=fps, width=width, height=height,
                             fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
                             frame_drop_rate=frame_drop_rate, consent=consent, light_scale=light_scale)
     done, failed = capture_many(out, configs, workers)

@@ -103,3 +103,20 @@ def test_audit_reports_action_coverage_and_the_behaviour_mix(tmp_path):
     assert 0 < v["left"]["covered"] <= v["left"]["cells"] == 7 ** 3
     assert abs(sum(b["hand_to_object"]["share_of_frames"].values()) - 1.0) < 1e-3
     assert set(b["shortcut"]["rho_with_reward"]) == {"hand_distance_from_eyes", "episode_time"}
+
+
+def test_a_capture_can_start_at_the_table_without_walking():
+    ep = setup_episode(SessionConfig(seed=2, task="stack", mix="play", start="table", width=32, height=32))
+    head, _, wp, _, _ = ep.actor.ready_pose(ep.actor.focus_x())
+    pose = ep.sim.body_pose()
+    np.testing.assert_allclose(pose.head_p, head)
+    np.testing.assert_allclose(pose.wrist_p, wp)  # hands raised over the near edge: where closed-loop episodes start
+    gen = ep.actor.controls()
+    heads = []
+    for _ in range(150):
+        ep.sim.step(next(gen))
+        heads.append(ep.sim.body_pose().head_p.copy())
+    assert np.abs(np.array(heads)[:, :2] - head[:2]).max() < 0.25  # looks around and leans, never walks up
+    assert "arrive" in ep.actor.frames_by_behaviour and not any(n == "approach" for _, n in ep.actor.log)
+    with pytest.raises(ValueError, match="start must be"):
+        setup_episode(SessionConfig(start="run"))

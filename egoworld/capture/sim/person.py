@@ -90,6 +90,7 @@ class ScriptedPerson:
                  mix: dict[str, float] | None = None) -> None:
         self.sim, self.spec, self.task, self.layout, self.rng = sim, spec, task, layout, rng
         self.mix = mix
+        self.at_table = False  # start at the table (no walk): set before start_pose()
         self.frames_by_behaviour: dict[str, int] = {}
         self.fps = sim.fps
         self.th = task.place.table_height
@@ -102,7 +103,11 @@ class ScriptedPerson:
 
     # -- poses -------------------------------------------------------------------------------
     def start_pose(self) -> tuple[BodyPose, np.ndarray]:
-        """Standing at the layout's start, hands at the sides, looking toward the table."""
+        """Standing at the layout's start, hands at the sides, looking toward the table — or, with
+        ``at_table``, already at the table in the ready pose (a capture of the workspace alone)."""
+        if self.at_table:
+            head, look, wp, wq, g = self.ready_pose(self.focus_x())
+            return BodyPose(head, look_quat(head, look), wp, wq), g
         x, y, _ = self.layout.start
         head = np.array([x, y, self.spec.eye_height])
         q = look_quat(head, np.array([0.0, 0.0, self.th]))
@@ -450,7 +455,8 @@ class ScriptedPerson:
         x_focus = self.focus_x()
         if self.mix is not None:
             yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
-            yield from self._counted("arrive", self.approach(x_focus))
+            if not self.at_table:
+                yield from self._counted("arrive", self.approach(x_focus))
             yield from self._play()
             return
         yield from self.look_around(int(self.rng.integers(1, 3)))

@@ -61,6 +61,7 @@ class SessionConfig:
     crf: int = 18
     light_scale: float = 1.0  # <1 dims every light (a badly lit capture)
     mix: str = "task"  # what the person does at the table: ``task``, ``play`` or weights (person.parse_mix)
+    start: str = "walk"  # walk: from across the room to the table; table: already there, hands ready (workspace only)
     # Head tracking (VIO) is smooth: sub-millimetre white noise on top of a slow random-walk drift;
     # hand tracking jitters more; the IMU has white noise plus a constant bias.
     noise: dict = field(default_factory=lambda: {"head_pos_m": 0.0003, "head_rot_rad": 0.0005, "head_drift_m_per_s": 0.002,
@@ -188,7 +189,10 @@ def setup_episode(cfg: SessionConfig) -> Episode:
     layout = make_layout(cfg.task, pl, r_layout, pool)
     xml = build_mjcf(pl, layout, pe.hand_scale, cfg.fov_deg, 1.0 / (cfg.fps * cfg.substeps), SEGMENT_LENGTHS, light_scale=cfg.light_scale)
     sim, task = build_simulator(cfg.place, cfg.person, cfg.task, layout, cfg, xml)
+    if cfg.start not in ("walk", "table"):
+        raise ValueError(f"start must be 'walk' or 'table', got {cfg.start!r}")
     actor = ScriptedPerson(sim, pe, task, layout, r_person, parse_mix(cfg.mix))
+    actor.at_table = cfg.start == "table"
     pose, grips = actor.start_pose()
     sim.set_body(pose.head_p, pose.head_q, pose.wrist_p, pose.wrist_q, grips)
     mujoco.mj_forward(sim.model, sim.data)
