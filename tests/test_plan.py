@@ -317,3 +317,31 @@ def test_every_actor_goes_through_one_rollout():
     still = rollout(Still(), env, key=0, seed=11)
     assert still["progress_end"] == pytest.approx(still["progress_start"], abs=1e-3)  # holding still moves nothing
     env.close()
+
+
+def test_progress_cost_parts_take_the_imagined_state_apart():
+    """``full`` is the planner's progress cost; ``latent`` / ``body`` move one part of the imagined state and
+    hold the other at the start; ``wrists`` are the imagined body part's wrists in metres."""
+    from egoworld.imagine.plan import Objective, imagined_cost, progress_cost_parts
+    from egoworld.model.nets import EGO_POS_SCALE
+
+    torch.manual_seed(0)
+    model = WorldModel(_tiny_cfg(context=4)).eval()
+    torch.nn.init.normal_(model.reward_head[-1].weight, std=0.5)  # a reward head that reads its input
+    cost = WorldModelCost(model, hand_scale=1.0, context=4)
+    rng = np.random.default_rng(1)
+    state = np.zeros(21, np.float32)
+    state[3], state[10], state[17] = 1.0, 1.0, 1.0
+    state[7:10], state[14:17] = [-0.2, 0.3, -0.4], [0.2, 0.3, -0.4]
+    cost.observe(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), state=state)
+    p = Parametrisation("hands", repeat=2)
+    controls = p.controls(rng.uniform(-1, 1, (6, 3, p.dim)))
+    start = cost.start_state()
+    parts = progress_cost_parts(model, start, controls, 1.0)
+    np.testing.assert_allclose(parts["full"], imagined_cost(model, start, controls, 1.0, Objective()), rtol=1e-5, atol=1e-6)
+    assert parts["wrists"].shape == (6, 6, 2, 3)
+    with torch.no_grad():
+        b = model.imagine(start.map(lambda t: t.expand((6,) + t.shape[1:])),
+                          torch.from_numpy(control_to_action(controls, 1.0).astype(np.float32))).b
+    np.testing.assert_allclose(parts["wrists"], (b[..., :6] * EGO_POS_SCALE).reshape(6, 6, 2, 3).numpy(), rtol=1e-5)
+    assert not np.allclose(parts["latent"], parts["full"]) and not np.allclose(parts["body"], parts["full"])

@@ -229,15 +229,28 @@ def _job(run: str, spec: EpisodeSpec, methods: tuple[str, ...], cfg: ClosedLoopC
     return [run_episode(run, spec, m, cfg) for m in methods]
 
 
+def _target_point(env) -> np.ndarray:
+    """Where a hand must go first for the task (sim truth: the drawer's handle, else the task's object)."""
+    if env.task_name == "open_drawer":
+        return env.sim.data.site_xpos[env.task._handle].copy()
+    return env.task.object_positions()[0].copy()
+
+
 def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidates: int = 16) -> dict[str, float]:
     """How well the model's cost ranks candidate plans: Spearman ρ against the sim-oracle's cost on the
     same ``candidates`` sequences from the episode's start state (the planner's own sampling
-    distribution). ρ near 0 means the model planner cannot do better than chance, whatever the planner."""
+    distribution). ρ near 0 means the model planner cannot do better than chance, whatever the planner.
+
+    Also, to say *why*: ρ of the progress cost with only the imagined latent [h, z] moving
+    (``spearman_latent``), with only the imagined body part moving (``spearman_body``), and of a reach
+    cost from the imagined wrists to the task's true target point (``spearman_if_target_known``, sim
+    truth: what a model that knew where the object is could rank with its own imagined hands)."""
     from scipy.stats import spearmanr
 
     from egoworld.capture.sim.catalog import person as person_spec
     from egoworld.capture.sim.env import SimEnv
-    from egoworld.imagine.plan import Objective, Planner, SimCost, WorldModelCost
+    from egoworld.imagine.plan import Objective, Planner, SimCost, WorldModelCost, progress_cost_parts
+    from egoworld.model.nets import to_head_frame
 
     model, mcfg = _load(run)
     base, _ = _planner_cfgs(cfg)
@@ -245,28 +258,49 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
     p.reset(spec.reset_seed % (2**31))
     controls = p.param.controls(p.sample(p.mean, base.init_std)[:candidates])
     env = SimEnv(spec.task, spec.place, spec.person, width=cfg.render_size, height=cfg.render_size, max_steps=cfg.max_steps)
+    objective = Objective(**cfg.objective)
+    hand_scale = person_spec(spec.person).hand_scale
     try:
         obs, _ = env.reset(seed=spec.reset_seed)
-        wm = WorldModelCost(model, person_spec(spec.person).hand_scale, cfg.context or mcfg.context,
-                            Objective(**cfg.objective))
+        wm = WorldModelCost(model, hand_scale, cfg.context or mcfg.context, objective)
         wm.observe(obs["image"], state=obs.get("state"))
-        c_model, c_true = wm(controls), SimCost(env, Objective(**cfg.objective).terminal)(controls)
+        c_model, c_true = wm(controls), SimCost(env, objective.terminal)(controls)
+        target = _target_point(env)
     finally:
         env.close()
-    rho = spearmanr(c_model, c_true).statistic
-    return {"spearman": round(float(np.nan_to_num(rho)), 3), "candidates": len(controls),
-            "true_cost_spread": round(float(c_true.max() - c_true.min()), 4),
-            "model_cost_spread": round(float(c_model.max() - c_model.min()), 4)}
+
+    def rho(c: np.ndarray) -> float:
+        return round(float(np.nan_to_num(spearmanr(c, c_true).statistic)), 3)
+
+    out = {"spearman": rho(c_model), "candidates": len(controls),
+           "true_cost_spread": round(float(c_true.max() - c_true.min()), 4),
+           "model_cost_spread": round(float(c_model.max() - c_model.min()), 4)}
+    parts = progress_cost_parts(model, wm.start_state(), controls, hand_scale, objective.terminal)
+    for k in ("latent", "body"):
+        if k in parts:
+            out[f"spearman_{k}"] = rho(parts[k])
+    if "wrists" in parts:
+        import torch
+
+        st = torch.from_numpy(np.asarray(obs["state"], dtype=np.float32))
+        goal = to_head_frame(torch.from_numpy(target.astype(np.float32)), st[0:3], st[3:7]).numpy()
+        reach = np.clip(1 - np.linalg.norm(parts["wrists"] - goal, axis=-1).min(-1) / 0.6, 0, 1)  # TaskState's reach term
+        out["spearman_if_target_known"] = rho(-(reach.mean(1) + objective.terminal * reach[:, -1]))
+    return out
 
 
 def cell_agreement(run: str, specs: list[EpisodeSpec], cfg: ClosedLoopConfig, candidates: int = 16) -> dict[str, Any]:
-    """``cost_agreement`` from each of a cell's first start states; ``spearman`` is their mean (one start's
-    16 plans give a noisy ρ: a few starts say more about whether the model can plan there)."""
+    """``cost_agreement`` from each of a cell's first start states; ``spearman`` (and each part's ρ) is
+    their mean (one start's 16 plans give a noisy ρ: a few starts say more about whether the model can plan)."""
     per = [cost_agreement(run, s, cfg, candidates) for s in specs]
-    rhos = [a["spearman"] for a in per]
-    return {"spearman": round(float(np.mean(rhos)), 3), "per_start": rhos, "starts": len(per), "candidates": candidates,
-            "true_cost_spread": round(float(np.mean([a["true_cost_spread"] for a in per])), 4),
-            "model_cost_spread": round(float(np.mean([a["model_cost_spread"] for a in per])), 4)}
+    out: dict[str, Any] = {"spearman": round(float(np.mean([a["spearman"] for a in per])), 3),
+                           "per_start": [a["spearman"] for a in per], "starts": len(per), "candidates": candidates,
+                           "true_cost_spread": round(float(np.mean([a["true_cost_spread"] for a in per])), 4),
+                           "model_cost_spread": round(float(np.mean([a["model_cost_spread"] for a in per])), 4)}
+    for k in ("spearman_latent", "spearman_body", "spearman_if_target_known"):
+        if all(k in a for a in per):
+            out[k] = round(float(np.mean([a[k] for a in per])), 3)
+    return out
 
 
 AGREEMENT_STARTS = 4  # start states per task × split cell for the cost agreement
@@ -426,6 +460,9 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
         echo(f"model cost vs true cost (Spearman ρ over 16 candidate plans, mean of each cell's first "
              f"{AGREEMENT_STARTS} starts): " + "; ".join(f"{t} {sp} {v['spearman']:+.2f}" for t, by in agreement.items()
                                                        for sp, v in by.items()))
+        echo("  which part ranks (ρ: imagined latent only / imagined body only / imagined hands to the true target): " +
+             "; ".join(f"{t} {sp} {v.get('spearman_latent', float('nan')):+.2f} / {v.get('spearman_body', float('nan')):+.2f} / "
+                       f"{v.get('spearman_if_target_known', float('nan')):+.2f}" for t, by in agreement.items() for sp, v in by.items()))
 
     if workers <= 1:
         for s, ms in jobs:

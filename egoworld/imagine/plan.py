@@ -318,6 +318,36 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
     return cost.numpy().astype(np.float64)
 
 
+def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | np.ndarray, terminal: float = 1.0
+                        ) -> dict[str, np.ndarray]:
+    """The progress cost (N,) of control sequences with the imagined state taken apart — which part of
+    it ranks the plans: ``full``; ``latent`` (the imagined [h, z], the body part held where it started);
+    ``body`` (the start's [h, z], the imagined body part); and ``wrists`` (N, T, 2, 3), the imagined
+    wrist positions in the start's head frame (metres), for costs that know where things are."""
+    import torch
+
+    from egoworld.model.nets import EGO_POS_SCALE
+
+    N = len(controls)
+    act = torch.from_numpy(control_to_action(controls, hand_scale).astype(np.float32))
+    with torch.no_grad():
+        st = model.imagine(start.map(lambda t: t.expand((N,) + t.shape[1:])), act, sample=False)
+        T = st.h.shape[1]
+        h0, z0 = start.h[:, None].expand(N, T, -1), start.z.reshape(1, 1, -1).expand(N, T, -1)
+        feats = {"full": st.feat()}
+        if st.b is not None:
+            b0 = start.b[:, None].expand(N, T, -1)
+            feats["latent"] = torch.cat([st.h, st.z.reshape(N, T, -1), b0], -1)
+            feats["body"] = torch.cat([h0, z0, st.b], -1)
+        out = {}
+        for k, f in feats.items():
+            r = model.reward(f)
+            out[k] = (-(r.mean(1) + terminal * r[:, -1])).numpy().astype(np.float64)
+        if st.b is not None:
+            out["wrists"] = (st.b[..., :6] * EGO_POS_SCALE).reshape(N, T, 2, 3).numpy().astype(np.float64)
+    return out
+
+
 class LatentCost:
     """The world-model cost from the model state an environment already holds (``env.model_state``: the
     dream's imagined state, or ``FilteredSimEnv``'s filter of real frames) — a planner that acts inside
@@ -419,4 +449,5 @@ def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.n
 
 
 __all__ = ["CEM", "DIMS", "MPC", "MPPI", "LatentCost", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
-           "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "wm_planner"]
+           "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "progress_cost_parts",
+           "wm_planner"]
