@@ -316,7 +316,25 @@ def _chain_rotation(model: WorldModel, rot: torch.Tensor | None, raw: torch.Tens
 # ---------------------------------------------------------------- the dream
 
 
-class DreamEnv(gym.Env):
+class _HoldsModelState:
+    """What a planner acting inside an env reads from it (``LatentCost``): the model state and the hand scale."""
+
+    _state: State | None
+    _scale: np.ndarray
+
+    @property
+    def model_state(self) -> State:
+        """The model's current state (batch 1): where a planner acting in this env imagines from."""
+        assert self._state is not None, "call reset() first"
+        return self._state
+
+    @property
+    def hand_scale(self) -> np.ndarray:
+        """Each hand's scale (2,) of the episode's person: how a planned grip becomes finger keypoints."""
+        return self._scale
+
+
+class DreamEnv(_HoldsModelState, gym.Env):
     """The world model as an environment: ``step`` advances the prior from a real recorded start.
 
     ``sample``: draw latents from the prior (a dream, seeded by ``reset``'s seed) rather than take
@@ -342,17 +360,6 @@ class DreamEnv(gym.Env):
         self._steps = 0
         self._progress = 0.0
         self.start_index = -1
-
-    @property
-    def model_state(self) -> State:
-        """The model's current state (batch 1): where a planner acting in this env imagines from."""
-        assert self._state is not None, "call reset() first"
-        return self._state
-
-    @property
-    def hand_scale(self) -> np.ndarray:
-        """Each hand's scale (2,) of the episode's person: how a planned grip becomes finger keypoints."""
-        return self._scale
 
     @torch.no_grad()
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -402,7 +409,7 @@ class DreamEnv(gym.Env):
 # ---------------------------------------------------------------- the simulator, seen through the model
 
 
-class FilteredSimEnv(gym.Env):
+class FilteredSimEnv(_HoldsModelState, gym.Env):
     """The simulator with the model's filter on its frames: same action space and observation keys as ``DreamEnv``.
 
     With ``starts``, ``reset`` restores a start's recorded simulator state (its session's truth) and
@@ -432,17 +439,6 @@ class FilteredSimEnv(gym.Env):
         self.observation_space = observation_space(model.cfg.image_size, model.cfg.feat_size, self.obs_keys)
         self._state: State | None = None
         self.start_index = -1
-
-    @property
-    def model_state(self) -> State:
-        """The model's current state (batch 1): where a planner acting in this env imagines from."""
-        assert self._state is not None, "call reset() first"
-        return self._state
-
-    @property
-    def hand_scale(self) -> np.ndarray:
-        """Each hand's scale (2,) of the episode's person: how a planned grip becomes finger keypoints."""
-        return self._scale
 
     def _small(self, image: np.ndarray) -> np.ndarray:
         import cv2
