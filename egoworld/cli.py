@@ -139,7 +139,8 @@ def improve(
     task: str = typer.Option("push", help="The task the agent acts on."),
     rounds: int = typer.Option(2, min=1, help="Act → append → fine-tune → measure, this many times."),
     sessions: int = typer.Option(8, min=1, help="Interaction sessions per round."),
-    seconds: float = typer.Option(12.0, min=4.0, help="Length of each session (the person walks up first)."),
+    seconds: float = typer.Option(12.0, min=4.0, help="Length of each session (the person looks around first)."),
+    start: str = typer.Option("table", help="table: sessions start at the table, as closed-loop episodes do; walk: the person walks up first."),
     noise: float = typer.Option(0.3, min=0.0, help="Exploration noise on the planned controls (share of their half-range)."),
     steps: int = typer.Option(150, min=1, help="Fine-tuning steps per round."),
     eval_episodes: int = typer.Option(6, min=1, help="Closed-loop episodes per round, the same starts every round."),
@@ -148,7 +149,7 @@ def improve(
     """The interaction loop: the planner acts in the simulator, its sessions join the store, the model is fine-tuned."""
     from egoworld.improve import ImproveConfig, improve as run_improve
 
-    cfg = ImproveConfig(task=task, rounds=rounds, sessions=sessions, seconds=seconds, noise=noise, steps=steps,
+    cfg = ImproveConfig(task=task, rounds=rounds, sessions=sessions, seconds=seconds, start=start, noise=noise, steps=steps,
                         eval_episodes=eval_episodes, seed=seed)
     try:
         run_improve(run, data, out, cfg, echo=console.print)

@@ -29,7 +29,8 @@ class ImproveConfig:
     task: str = "push"
     rounds: int = 2
     sessions: int = 8  # interaction sessions per round (spread over the run's training places and people)
-    seconds: float = 12.0  # per session (the person walks up and gets ready first: ~3 s)
+    seconds: float = 12.0  # per session (the person looks around — and with start "walk" walks up — first)
+    start: str = "table"  # where sessions start (capture sim --start): at the table, as closed-loop episodes do
     size: int | None = None  # the rig's camera resolution (None: the store's, which holds one resolution per camera)
     noise: float = 0.3  # exploration: Gaussian noise on the planned columns, in units of their half-range
     head_noise: float = 0.04  # rad/frame: smooth random head turns while the agent acts (a still head gives sync
@@ -160,7 +161,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
             place = where["held_in"][i % len(where["held_in"])]
             person = where["people"][(i // len(where["held_in"])) % len(where["people"])]
             scfg = SessionConfig(index=i, seed=10_000 + 100 * cfg.seed + r, place=place, person=person, task=cfg.task,
-                                 seconds=cfg.seconds, width=size, height=size)
+                                 seconds=cfg.seconds, width=size, height=size, start=cfg.start)
             key = int(np.random.SeedSequence([cfg.seed, r, i]).generate_state(1)[0] >> 1)
             meta = {"source": "interaction", "interaction": {"run": str(run), "checkpoint": current, "model_sha256": sha,
                                                              "round": r, "noise": cfg.noise, "planner": asdict(planner_cfg)}}

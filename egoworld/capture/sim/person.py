@@ -443,9 +443,10 @@ class ScriptedPerson:
             yield c
 
     def hand_over(self, agent: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """Walk up, get ready at the table, then let ``agent`` act (its frames count as ``agent``)."""
+        """Walk up (unless already at the table), get ready, then let ``agent`` act (its frames count as ``agent``)."""
         yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
-        yield from self._counted("arrive", self.approach(self.focus_x()))
+        if not self.at_table:
+            yield from self._counted("arrive", self.approach(self.focus_x()))
         yield from self._counted("ready", self.ready())
         self.mark("agent")
         yield from self._counted("agent", (clip_control(np.asarray(c, dtype=np.float64)) for c in agent))
