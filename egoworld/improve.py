@@ -10,7 +10,6 @@ result, ``OUT/improve.json``, is success against the real (simulator) frames use
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from egoworld._atomic import write_json
+from egoworld.session import file_sha256
 
 
 @dataclass
@@ -155,7 +155,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
     for r in range(1, cfg.rounds + 1):
         model, mcfg = load_planning_model(current)
         torch.set_num_threads(mcfg.threads or 1)
-        sha = "sha256:" + hashlib.sha256((Path(current) / "model.safetensors").read_bytes()).hexdigest()
+        sha = file_sha256(Path(current) / "model.safetensors")
         sessions = []
         for i in range(cfg.sessions):
             place = where["held_in"][i % len(where["held_in"])]

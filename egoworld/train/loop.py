@@ -38,7 +38,8 @@ from egoworld.train.data import (
     register_run_on_store,
     sample_epochs,
 )
-from egoworld.train.lineage import _sha256, build_lineage
+from egoworld.session import file_sha256
+from egoworld.train.lineage import build_lineage
 from egoworld.train.optim import Adam
 
 LOG_FIELDS = ["step", "split", "time_s", "lr", "loss", "image", "state", "reward", "cont", "dyn", "rep", "ol_kl",
@@ -154,7 +155,7 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
 
         src = ck.resolve(init_from)
         model.load_state_dict(load_file(str(src / "model.safetensors")))  # strict; brings its action stats along
-        init_info = {"init_from": {"checkpoint": str(src), "model_sha256": "sha256:" + _sha256(src / "model.safetensors")}}
+        init_info = {"init_from": {"checkpoint": str(src), "model_sha256": file_sha256(src / "model.safetensors")}}
     opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
     lineage = build_lineage(data, train_ds, ({"left_out": left_out} if left_out else {}) | (init_info or {}) or None)
 
