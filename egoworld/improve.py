@@ -47,7 +47,7 @@ class _RigEnv:
     """What a ``Policy`` needs of a running capture: the simulator, its task, the person, the camera frame."""
 
     def __init__(self, episode: Any, person: int) -> None:
-        self.ep, self.person = episode, person
+        self.person = person
         self.sim, self.task = episode.sim, episode.task
         self.task_name = episode.task.task
 
@@ -67,9 +67,10 @@ def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key:
         env = _RigEnv(episode, person)
         policy = PlannerPolicy(planner_cfg, world_model_cost(model, context))
         rng = np.random.default_rng([key, 7])
-        cols, half = policy_cols(planner_cfg)
         obs = env.obs()
         policy.reset(env, obs, key)
+        param = policy.mpc.planner.param  # the planned columns and their half-ranges
+        cols, half = param.cols, param.half
         turn = np.zeros(3)
         while True:
             c = np.asarray(policy.act(obs), dtype=np.float64).copy()
@@ -83,13 +84,6 @@ def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key:
             policy.observe(c, obs)
 
     return act
-
-
-def policy_cols(planner_cfg: Any) -> tuple[np.ndarray, np.ndarray]:
-    from egoworld.imagine.plan import Parametrisation
-
-    p = Parametrisation(planner_cfg.dims, planner_cfg.repeat, planner_cfg.scale)
-    return p.cols, p.half
 
 
 def _success(run: str, cfg: ImproveConfig, specs: list) -> dict[str, float]:
@@ -141,7 +135,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
         raise FileNotFoundError(f"{store}: no episode store (run `egoworld episodes {data}` first)")
     out.mkdir(parents=True, exist_ok=True)
     where = places_from_run(run)
-    specs = [s for s in episode_specs((cfg.task,), ("held_in",), cfg.eval_episodes, where, cfg.seed)]
+    specs = episode_specs((cfg.task,), ("held_in",), cfg.eval_episodes, where, cfg.seed)
     planner_cfg = PlannerConfig(**cfg.planner, seed=cfg.seed)
     current = str(ck.resolve(run))
     frames = _store_frames(store)
@@ -151,6 +145,15 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
                 **_success(current, cfg, specs)}]
     echo(f"round 0: {frames} frames from capture · success {history[0]['success']:.0%} · "
          f"progress gain {history[0]['progress_gain']:+.3f}")
+
+    def save() -> dict[str, Any]:
+        """improve.json as it stands (written after every round: an interrupted loop keeps what it measured)."""
+        res = {"config": asdict(cfg), "run": str(run), "data": str(data), "rounds": history,
+               "seconds": round(time.time() - t0, 1)}
+        write_json(out / "improve.json", res)
+        return res
+
+    result = save()
     interaction = 0
     for r in range(1, cfg.rounds + 1):
         model, mcfg = load_planning_model(current)
@@ -184,11 +187,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
                         "sessions": len(sessions), "synced": ok, **res})
         echo(f"round {r}: +{len(sessions)} sessions ({ok} synced) → {frames} frames · success {res['success']:.0%} · "
              f"progress gain {res['progress_gain']:+.3f}")
-        write_json(out / "improve.json", {"config": asdict(cfg), "run": str(run), "data": str(data), "rounds": history,
-                                          "seconds": round(time.time() - t0, 1)})
-    result = {"config": asdict(cfg), "run": str(run), "data": str(data), "rounds": history,
-              "seconds": round(time.time() - t0, 1)}
-    write_json(out / "improve.json", result)
+        result = save()
     return result
 
 

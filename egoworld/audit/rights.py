@@ -30,6 +30,7 @@ from egoworld.session import (
     SessionError,
     consent_status,
     find_sessions,
+    read_json_object,
     validate_consent,
 )
 
@@ -48,12 +49,7 @@ class LiveConsent:
 def read_consent_file(path: Path) -> dict:
     """A consent.json, validated; anything malformed is a ``DatasetError`` naming the file."""
     try:
-        rec = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(path, f"not valid JSON ({e}); fix it or remove it (then the session is cleared for nothing)") from e
-    if not isinstance(rec, dict):
-        raise DatasetError(path, "must hold a JSON object")
-    try:
+        rec = read_json_object(path)
         validate_consent(rec, path)
     except SessionError as e:
         raise DatasetError(path, e.problem + "; fix it or remove it (then the session is cleared for nothing)") from e
@@ -289,9 +285,9 @@ def revoke(subject: str, data: str | Path, by: str | None = None, date: str | No
         if not cp.exists():
             continue
         try:
-            rec = json.loads(cp.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DatasetError(cp, f"not valid JSON ({e}); cannot tell whose consent it is — fix it first") from e
+            rec = read_json_object(cp)
+        except SessionError as e:
+            raise DatasetError(cp, f"{e.problem}; cannot tell whose consent it is — fix it first") from e
         if rec.get("subject_id") != subject:
             continue
         if not rec.get("revoked_at"):

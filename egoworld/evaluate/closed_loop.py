@@ -229,13 +229,6 @@ def _job(run: str, spec: EpisodeSpec, methods: tuple[str, ...], cfg: ClosedLoopC
     return [run_episode(run, spec, m, cfg) for m in methods]
 
 
-def _target_point(env) -> np.ndarray:
-    """Where a hand must go first for the task (sim truth: the drawer's handle, else the task's object)."""
-    if env.task_name == "open_drawer":
-        return env.sim.data.site_xpos[env.task._handle].copy()
-    return env.task.object_positions()[0].copy()
-
-
 def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidates: int = 16) -> dict[str, float]:
     """How well the model's cost ranks candidate plans: Spearman ρ against the sim-oracle's cost on the
     same ``candidates`` sequences from the episode's start state (the planner's own sampling
@@ -249,7 +242,8 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
 
     from egoworld.capture.sim.catalog import person as person_spec
     from egoworld.capture.sim.env import SimEnv
-    from egoworld.imagine.plan import Objective, Planner, SimCost, WorldModelCost, progress_cost_parts
+    from egoworld.capture.sim.tasks import REACH_RANGE
+    from egoworld.imagine.plan import Objective, Planner, WorldModelCost, progress_cost_parts
     from egoworld.model.nets import to_head_frame
 
     model, mcfg = _load(run)
@@ -265,7 +259,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
         wm = WorldModelCost(model, hand_scale, cfg.context or mcfg.context, objective)
         wm.observe(obs["image"], state=obs.get("state"))
         c_model, c_true = wm(controls), SimCost(env, objective.terminal)(controls)
-        target = _target_point(env)
+        target = env.task.reach_point()
     finally:
         env.close()
 
@@ -284,7 +278,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
 
         st = torch.from_numpy(np.asarray(obs["state"], dtype=np.float32))
         goal = to_head_frame(torch.from_numpy(target.astype(np.float32)), st[0:3], st[3:7]).numpy()
-        reach = np.clip(1 - np.linalg.norm(parts["wrists"] - goal, axis=-1).min(-1) / 0.6, 0, 1)  # TaskState's reach term
+        reach = np.clip(1 - np.linalg.norm(parts["wrists"] - goal, axis=-1).min(-1) / REACH_RANGE, 0, 1)  # TaskState's reach term
         out["spearman_if_target_known"] = rho(-(reach.mean(1) + objective.terminal * reach[:, -1]))
     return out
 

@@ -81,11 +81,12 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     use_scene = model.scene_head is not None
     if use_scene:
         m["scene"] = _image_loss(model.scene(feat), _scene_target(model, image)).mean()
+    rew_target = has_reward = None  # twohot targets and frame weights, shared with the open-loop reward loss
     if "reward" in batch:
-        has = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
-        has = (has if has.dim() == 2 else has[:, None].expand(B, T)).to(feat.dtype)
-        target = twohot(symlog(batch["reward"].float()), model.reward_bins)
-        m["reward"] = _reward_ce(model, feat, target, has)
+        has_reward = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
+        has_reward = (has_reward if has_reward.dim() == 2 else has_reward[:, None].expand(B, T)).to(feat.dtype)
+        rew_target = twohot(symlog(batch["reward"].float()), model.reward_bins)
+        m["reward"] = _reward_ce(model, feat, rew_target, has_reward)
     if "done" in batch:
         cont = 1.0 - batch["done"].float()
         m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
@@ -103,11 +104,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
         S = len(starts)
         state = posts.map(lambda t: t[:, starts].flatten(0, 1))
         kl_sum = st_sum = ego_sum = body_sum = rew_sum = cont_sum = 0.0
-        ol_reward = cfg.overshoot_reward_scale > 0 and "reward" in batch
-        if ol_reward:
-            has_ol = batch.get("has_reward", torch.ones(B, dtype=torch.bool, device=image.device))
-            has_ol = (has_ol if has_ol.dim() == 2 else has_ol[:, None].expand(B, T)).to(feat.dtype)
-            rew_target = twohot(symlog(batch["reward"].float()), model.reward_bins)
+        ol_reward = cfg.overshoot_reward_scale > 0 and rew_target is not None
         for d in range(1, K + 1):
             a = act[:, starts + d - 1].flatten(0, 1)
             h = model.rssm.deter_step(state, a)
@@ -124,7 +121,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
                 ego_sum = ego_sum + (model.ego_head(f) - ego[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
             if ol_reward:  # the heads a planner reads, on the states it reads them from: imagined ones
                 idx = starts + d
-                rew_sum = rew_sum + _reward_ce(model, f, rew_target[:, idx].flatten(0, 1), has_ol[:, idx].flatten(0, 1))
+                rew_sum = rew_sum + _reward_ce(model, f, rew_target[:, idx].flatten(0, 1), has_reward[:, idx].flatten(0, 1))
                 if "done" in batch:
                     cont_sum = cont_sum + F.binary_cross_entropy_with_logits(
                         model.cont_head(f).squeeze(-1), 1.0 - batch["done"][:, idx].flatten(0, 1).float())

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 from gymnasium import spaces
 
 from egoworld.actions import CONTROL_HIGH, CONTROL_LOW, CONTROL_DIM, BodyPose, clip_control
 from egoworld.capture.sim.catalog import TASKS
-from egoworld.capture.sim.person import look_quat
 from egoworld.capture.sim.record import Episode, SessionConfig, setup_episode
 
 STATE_DIM = 21
@@ -69,10 +67,12 @@ class SimEnv(gym.Env):
         else:
             cfg = SessionConfig(index=0, seed=episode_seed, place=int(options.get("place", self.place)),
                                 person=int(options.get("person", self.person)), task=self.task_name,
-                                width=self.width, height=self.height)
+                                width=self.width, height=self.height,
+                                # "table": skip the walk — stand at the table looking at the props, hands raised
+                                # and open (the ready pose of the behaviour mix, so closed-loop starts lie inside
+                                # recorded play)
+                                start="table" if self.start == "table" else "walk")
             self._ep = setup_episode(cfg)
-            if self.start == "table":
-                self._stand_at_table()
         self._episodes += 1
         self._steps = 0
         self._progress = self._ep.task.progress()
@@ -107,15 +107,6 @@ class SimEnv(gym.Env):
     @property
     def task(self):
         return self._ep.task if self._ep else None
-
-    def _stand_at_table(self) -> None:
-        """Skip the walk: stand at the table looking at the props, hands raised and open (the pose the
-        behaviour mix's ``ready`` moves to, so closed-loop starts lie inside recorded play)."""
-        actor, sim = self._ep.actor, self._ep.sim
-        head, look, wp, wq, grips = actor.ready_pose(actor.focus_x())
-        sim.set_body(head, look_quat(head, look), wp, wq, grips)
-        sim.tangent[:] = 0.0
-        mujoco.mj_forward(sim.model, sim.data)
 
     def _obs(self) -> dict:
         return {"image": self._ep.sim.render(), "state": body_state(self._ep.sim.body_pose())}

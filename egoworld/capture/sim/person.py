@@ -87,10 +87,10 @@ class ScriptedPerson:
     """One person doing one task in one room; ``controls()`` yields a control per frame forever."""
 
     def __init__(self, sim: Simulator, spec: Person, task: TaskState, layout: Layout, rng: np.random.Generator,
-                 mix: dict[str, float] | None = None) -> None:
+                 mix: dict[str, float] | None = None, at_table: bool = False) -> None:
         self.sim, self.spec, self.task, self.layout, self.rng = sim, spec, task, layout, rng
         self.mix = mix
-        self.at_table = False  # start at the table (no walk): set before start_pose()
+        self.at_table = at_table  # the session starts at the table in the ready pose: no walk up
         self.frames_by_behaviour: dict[str, int] = {}
         self.fps = sim.fps
         self.th = task.place.table_height
@@ -442,24 +442,27 @@ class ScriptedPerson:
             self.frames_by_behaviour[kind] = self.frames_by_behaviour.get(kind, 0) + 1
             yield c
 
-    def hand_over(self, agent: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """Walk up (unless already at the table), get ready, then let ``agent`` act (its frames count as ``agent``)."""
+    def _arrive(self) -> Iterator[np.ndarray]:
+        """Look around, then walk up to the table unless already there (frames counted as ``arrive``)."""
+        x_focus = self.focus_x()
         yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
         if not self.at_table:
-            yield from self._counted("arrive", self.approach(self.focus_x()))
+            yield from self._counted("arrive", self.approach(x_focus))
+
+    def hand_over(self, agent: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Arrive, get ready, then let ``agent`` act (its frames count as ``agent``)."""
+        yield from self._arrive()
         yield from self._counted("ready", self.ready())
         self.mark("agent")
         yield from self._counted("agent", (clip_control(np.asarray(c, dtype=np.float64)) for c in agent))
 
     def controls(self) -> Iterator[np.ndarray]:
         """The whole session's behaviour: a control per frame, forever (the recorder stops it)."""
-        x_focus = self.focus_x()
         if self.mix is not None:
-            yield from self._counted("arrive", self.look_around(int(self.rng.integers(1, 3))))
-            if not self.at_table:
-                yield from self._counted("arrive", self.approach(x_focus))
+            yield from self._arrive()
             yield from self._play()
             return
+        x_focus = self.focus_x()
         yield from self.look_around(int(self.rng.integers(1, 3)))
         yield from self.approach(x_focus)
         if self.rng.random() < 0.35:

@@ -191,8 +191,7 @@ def setup_episode(cfg: SessionConfig) -> Episode:
     sim, task = build_simulator(cfg.place, cfg.person, cfg.task, layout, cfg, xml)
     if cfg.start not in ("walk", "table"):
         raise ValueError(f"start must be 'walk' or 'table', got {cfg.start!r}")
-    actor = ScriptedPerson(sim, pe, task, layout, r_person, parse_mix(cfg.mix))
-    actor.at_table = cfg.start == "table"
+    actor = ScriptedPerson(sim, pe, task, layout, r_person, parse_mix(cfg.mix), at_table=cfg.start == "table")
     pose, grips = actor.start_pose()
     sim.set_body(pose.head_p, pose.head_q, pose.wrist_p, pose.wrist_q, grips)
     mujoco.mj_forward(sim.model, sim.data)
@@ -221,7 +220,7 @@ def capture_session(out_dir: str | Path, cfg: SessionConfig, act: Callable[[Epis
                     extra_meta: dict | None = None) -> Path:
     """Simulate, render and write one session to ``out_dir/<session_id>``; returns its path.
 
-    ``act``: an agent instead of the scripted person's task — the person walks up and gets ready, then
+    ``act``: an agent instead of the scripted person's task — the person arrives (``start``) and gets ready, then
     ``act(episode)`` yields the controls (it may read ``episode.sim`` between frames: the recorder
     steps the simulator after each yield). ``extra_meta`` is added to session.json (e.g. what acted).
     """

@@ -15,6 +15,7 @@ from egoworld.capture.sim.scene import CABINET_HALF, CONTAINER_INNER, CONTAINER_
 from egoworld.capture.sim.simulator import Simulator
 
 PUSH_TOLERANCE = 0.05
+REACH_RANGE = 0.6  # metres: progress's reach term falls from 1 (a hand at the target) to 0 at this distance
 DRAWER_OPEN = 0.15
 
 
@@ -112,8 +113,14 @@ class TaskState:
         w = self.sim.wrist_positions() - p  # wrist offsets (2, 3)
         return math.sqrt((w * w).sum(axis=1).min())  # = min(np.linalg.norm(w, axis=1)), bit for bit
 
+    def reach_point(self) -> np.ndarray:
+        """Where progress's reach term measures the nearest hand from: the drawer's handle, else the task's object."""
+        if self.task == "open_drawer":
+            return self.sim.data.site_xpos[self._handle].copy()
+        return self.object_positions()[0]
+
     def _reach(self, p: np.ndarray) -> float:
-        return min(max(1 - self._hand_dist(p) / 0.6, 0.0), 1.0)
+        return min(max(1 - self._hand_dist(p) / REACH_RANGE, 0.0), 1.0)
 
     def _held(self, name: str) -> bool:
         return any(self.sim.grasped_name(s) == name for s in range(2))
