@@ -115,6 +115,25 @@ def test_loader_contract(store: Path) -> None:
     assert st["mean"].shape == (ACTION_DIM,) and (st["std"] > 0).all()
     b = next(iter(make_loader(ds, batch_size=3, shuffle=True, seed=1)))
     assert b["image"].shape == (3, 8, 3, 32, 32) and b["episode_index"].shape == (3,)
+    assert b["objects"].shape == (3, 8, 6)
+
+
+def test_object_tracks_come_from_the_simulators_tracker(store: Path, synced: Path) -> None:
+    """observation.objects is frame t's tracked object and goal (world frame), read from the truth's
+    ``track`` column on the same frames as the labels; the store declares it."""
+    info = json.loads((store / L.INFO_PATH).read_text())
+    assert info["features"][L.OBJECTS_KEY]["shape"] == [6]
+    rows = pq.read_table(store / "meta" / "episodes").to_pylist()
+    t = pq.read_table(store / L.data_path(0))
+    session = next(p for p in find_sessions(synced) if p.name == rows[0]["session_id"])
+    truth = pq.read_table(session / "truth" / "frames.parquet", columns=["frame", "track"]).to_pylist()
+    track = np.asarray(t.column(L.OBJECTS_KEY).to_pylist(), dtype=np.float32)
+    for r in truth[:40:7]:
+        assert np.allclose(track[r["frame"]], r["track"], atol=1e-6)
+    ds = ClipDataset(store, T=8, size=32, split="all", seed=0)
+    x = ds[0]
+    f = x["frame_index"].numpy()
+    assert np.allclose(x["objects"].numpy(), track[f])
 
 
 def test_loader_frames_match_sequential_decode(store: Path) -> None:

@@ -200,7 +200,11 @@ def _labels(session_path: Path, nominal_n: int) -> dict[str, np.ndarray] | None:
     p = session_path / "truth" / "frames.parquet"
     if not p.exists():
         return None
-    t = _read_parquet(p, columns=["frame", "progress", "success"])
+    try:
+        names = pq.read_schema(p).names
+    except (pa.ArrowException, OSError):
+        names = []  # _read_parquet says what is wrong with the file
+    t = _read_parquet(p, columns=["frame", "progress", "success"] + (["track"] if "track" in names else []))
     frame = t.column("frame").to_numpy()
     progress = np.zeros(nominal_n, np.float32)
     success = np.zeros(nominal_n, bool)
@@ -208,7 +212,16 @@ def _labels(session_path: Path, nominal_n: int) -> dict[str, np.ndarray] | None:
     progress[frame[keep]] = t.column("progress").to_numpy(zero_copy_only=False)[keep]
     success[frame[keep]] = t.column("success").to_numpy(zero_copy_only=False)[keep]
     # next.* is the outcome of action[t]: the label at frame t+1 (the last frame keeps its own).
-    return {"next.reward": np.r_[progress[1:], progress[-1:]], "next.success": np.r_[success[1:], success[-1:]]}
+    out = {"next.reward": np.r_[progress[1:], progress[-1:]], "next.success": np.r_[success[1:], success[-1:]]}
+    if "track" in t.column_names:  # the simulator's object tracker: what frame t shows (not a label of t+1)
+        width = len(L.OBJECT_NAMES)
+        track = np.full((nominal_n, width), np.nan, np.float32)
+        rows = t.column("track").to_pylist()
+        for f, r in zip(frame, rows):
+            if 0 <= f < nominal_n and r is not None and len(r) == width:
+                track[f] = r
+        out[L.OBJECTS_KEY] = track
+    return out
 
 
 def build_episode(session_path: str, aligned_path: str, video_out: str, fps: float, size: tuple[int, int] | None,
@@ -262,6 +275,8 @@ def build_episode(session_path: str, aligned_path: str, video_out: str, fps: flo
         has_labels = lab is not None
         if lab is None:
             lab = {"next.reward": np.zeros(n, np.float32), "next.success": np.zeros(n, bool)}
+        if L.OBJECTS_KEY in lab:
+            cols[L.OBJECTS_KEY] = _f32_list(lab[L.OBJECTS_KEY], len(L.OBJECT_NAMES))
         cols["next.reward"] = lab["next.reward"].astype(np.float32)
         cols["next.done"] = lab["next.success"].copy()
         cols["next.success"] = lab["next.success"]
@@ -658,7 +673,8 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
         h = w = size or 0
     tasks = sorted({i.task_text for i in todo})
     task_index = {t: k for k, t in enumerate(tasks)}
-    feats = L.features(h, w, fps, with_labels)
+    with_objects = bool(results) and all(L.OBJECTS_KEY in r["table"].column_names for r in results)
+    feats = L.features(h, w, fps, with_labels, with_objects)
     tables, ep_rows, start = [], [], 0
     for k, (info, r) in enumerate(zip(todo, results)):
         info.episode_index = k

@@ -45,6 +45,10 @@ STATE_NAMES = [f"head_{c}" for c in POSE] + [f"{s}_wrist_{c}" for s in ("left", 
 STATE_DIM = len(STATE_NAMES)  # 21
 KEYPOINT_NAMES = [f"kp{i:02d}_{a}" for i in range(21) for a in "xyz"]
 LABEL_FEATURES = ("next.reward", "next.done", "next.success")
+# An object tracker's report, when the capture has one (the simulator's; a real rig's object tracker):
+# the task's object and where it should go, world frame like observation.state (NaN: not tracked).
+OBJECTS_KEY = "observation.objects"
+OBJECT_NAMES = [f"{p}_{c}" for p in ("object", "goal") for c in "xyz"]
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)  # LeRobot's DEFAULT_QUANTILES → q01 … q99
 
 
@@ -67,7 +71,7 @@ def _scalar(dtype: str) -> dict:
     return {"dtype": dtype, "shape": [1], "names": None}
 
 
-def features(height: int, width: int, fps: float, with_labels: bool) -> dict:
+def features(height: int, width: int, fps: float, with_labels: bool, with_objects: bool = False) -> dict:
     """The ``features`` block of info.json; the data parquet columns are exactly the non-video ones."""
     feats: dict[str, dict] = {
         VIDEO_KEY: {
@@ -87,6 +91,8 @@ def features(height: int, width: int, fps: float, with_labels: bool) -> dict:
         "sync_residual": _scalar("float32"),
         "t_video_ns": _scalar("int64"),
     }
+    if with_objects:
+        feats[OBJECTS_KEY] = {"dtype": "float32", "shape": [len(OBJECT_NAMES)], "names": OBJECT_NAMES}
     if with_labels:
         feats["next.reward"] = _scalar("float32")
         feats["next.done"] = _scalar("bool")

@@ -175,6 +175,8 @@ class ClipDataset(Dataset):
         cols = ["frame_index", "action", "action_valid", "observation.state"]
         if self.has_reward_store:
             cols += list(L.LABEL_FEATURES)
+        if self.store.has_objects:
+            cols.append(L.OBJECTS_KEY)
         try:
             t = pq.read_table(path, columns=cols)
         except (pa.ArrowException, OSError) as e:
@@ -197,6 +199,8 @@ class ClipDataset(Dataset):
             out["reward"] = np.zeros(n, np.float32)
             out["done"] = np.zeros(n, bool)
             out["success"] = np.zeros(n, bool)
+        if self.store.has_objects:
+            out["objects"] = mat(L.OBJECTS_KEY, len(L.OBJECT_NAMES))
         out["length"] = n
         if self.motion_offset:
             out = _shift_motion(out, self.motion_offset)
@@ -269,7 +273,8 @@ class ClipDataset(Dataset):
         a = self._arrays[ep]
         sl = slice(start, start + self.T)
         img = self.frames(ep, start)
-        return {
+        extra = {"objects": torch.from_numpy(a["objects"][sl].copy())} if "objects" in a else {}
+        return {**extra,
             "image": torch.from_numpy(np.ascontiguousarray(img.transpose(0, 3, 1, 2))),
             "action": torch.from_numpy(a["action"][sl].copy()),
             "action_valid": torch.from_numpy(a["action_valid"][sl].copy()),

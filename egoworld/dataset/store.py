@@ -74,6 +74,11 @@ class Store:
     def has_labels(self) -> bool:
         return all(k in self.info["features"] for k in L.LABEL_FEATURES)
 
+    @property
+    def has_objects(self) -> bool:
+        """Whether the episodes carry an object tracker's report (``observation.objects``)."""
+        return L.OBJECTS_KEY in self.info["features"]
+
     def episode_problem(self, episode_index: int) -> str | None:
         """Why an episode's stored files cannot be handed out (missing, truncated, wrong length), from
         their headers only — no decoding; None when they look whole."""

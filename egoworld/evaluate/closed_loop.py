@@ -257,7 +257,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
     try:
         obs, _ = env.reset(seed=spec.reset_seed)
         wm = WorldModelCost(model, hand_scale, cfg.context or mcfg.context, objective)
-        wm.observe(obs["image"], state=obs.get("state"))
+        wm.observe(obs["image"], state=obs.get("state"), objects=obs.get("objects"))
         c_model, c_true = wm(controls), SimCost(env, objective.terminal)(controls)
         target = env.task.reach_point()
     finally:
@@ -270,7 +270,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
            "true_cost_spread": round(float(c_true.max() - c_true.min()), 4),
            "model_cost_spread": round(float(c_model.max() - c_model.min()), 4)}
     parts = progress_cost_parts(model, wm.start_state(), controls, hand_scale, objective.terminal)
-    for k in ("latent", "body"):
+    for k in ("latent", "body", "track"):
         if k in parts:
             out[f"spearman_{k}"] = rho(parts[k])
     if "wrists" in parts:
@@ -291,7 +291,7 @@ def cell_agreement(run: str, specs: list[EpisodeSpec], cfg: ClosedLoopConfig, ca
                            "per_start": [a["spearman"] for a in per], "starts": len(per), "candidates": candidates,
                            "true_cost_spread": round(float(np.mean([a["true_cost_spread"] for a in per])), 4),
                            "model_cost_spread": round(float(np.mean([a["model_cost_spread"] for a in per])), 4)}
-    for k in ("spearman_latent", "spearman_body", "spearman_if_target_known"):
+    for k in ("spearman_latent", "spearman_body", "spearman_track", "spearman_if_target_known"):
         if all(k in a for a in per):
             out[k] = round(float(np.mean([a[k] for a in per])), 3)
     return out
@@ -457,6 +457,9 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
         echo("  which part ranks (ρ: imagined latent only / imagined body only / imagined hands to the true target): " +
              "; ".join(f"{t} {sp} {v.get('spearman_latent', float('nan')):+.2f} / {v.get('spearman_body', float('nan')):+.2f} / "
                        f"{v.get('spearman_if_target_known', float('nan')):+.2f}" for t, by in agreement.items() for sp, v in by.items()))
+        if any("spearman_track" in v for by in agreement.values() for v in by.values()):
+            echo("  the goal-conditioned cost on the imagined tracked object alone (ρ): " +
+                 "; ".join(f"{t} {sp} {v['spearman_track']:+.2f}" for t, by in agreement.items() for sp, v in by.items()))
 
     if workers <= 1:
         for s, ms in jobs:

@@ -463,7 +463,8 @@ class FilteredSimEnv(_HoldsModelState, gym.Env):
         m = self.model
         img = torch.from_numpy(np.ascontiguousarray(self._small(sim_obs["image"]).transpose(2, 0, 1)))[None, None]
         state = torch.from_numpy(np.asarray(sim_obs["state"], dtype=np.float32))[None, None] if "state" in sim_obs else None
-        body, known = m.sense(state, (1, 1))
+        objects = torch.from_numpy(np.asarray(sim_obs["objects"], dtype=np.float32))[None, None] if "objects" in sim_obs else None
+        body, known = m.sense(state, (1, 1), objects=objects)
         post, _, _ = m.rssm.obs_step(self._state if action is not None else None, action, m.embed(img)[:, 0],
                                      None if body is None else body[:, 0], None if known is None else known[:, 0],
                                      sample=False)

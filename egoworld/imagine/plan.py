@@ -193,6 +193,11 @@ class Objective:
     ``uncertainty``: weight of the reward ensemble's disagreement (std over heads, mean over the
     horizon; models with ``reward_heads`` > 1): a plan whose outcome the heads dispute leads where
     the data never went, and the model's optimism there is what a planner would exploit.
+    ``track``: weight of the goal-conditioned cost on the imagined tracked points (models with
+    ``track_points`` ≥ 2): the nearest imagined hand's distance to the imagined object plus the object's
+    distance to its goal, in metres, averaged over the horizon (+ ``terminal`` × the last step). Why:
+    reach it, then bring it there — the cost every task here shares, read from the part of the state the
+    body and the tracker pin down, not from a reward head that may have learned a shortcut.
     """
 
     progress: float = 1.0
@@ -200,6 +205,7 @@ class Objective:
     success: float = 0.0
     goal: float = 0.0
     uncertainty: float = 0.0
+    track: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,6 +234,7 @@ class WorldModelCost:
         self.frames: deque = deque(maxlen=self.context)
         self.actions: deque = deque(maxlen=self.context)
         self.states: deque = deque(maxlen=self.context)  # the body state of each frame (NaN: not given)
+        self.objects: deque = deque(maxlen=self.context)  # the object tracker's report of each frame (NaN: none)
         self._start = None
         self.goal_probs = None if goal_image is None else self.encode_goal(goal_image)
         self.filter_seconds = 0.0
@@ -244,16 +251,22 @@ class WorldModelCost:
     def reset(self) -> None:
         self.frames.clear()
         self.states.clear()
+        self.objects.clear()
         self.actions.clear()
         self._start = None
 
-    def observe(self, image: np.ndarray, control: np.ndarray | None = None, state: np.ndarray | None = None) -> None:
-        """A new frame [, the control that led to it, and the body state (21-D) sensed with it]."""
+    def observe(self, image: np.ndarray, control: np.ndarray | None = None, state: np.ndarray | None = None,
+                objects: np.ndarray | None = None) -> None:
+        """A new frame [, the control that led to it, the body state (21-D) sensed with it, and the tracked
+        objects (world frame, as ``observation.objects``)]."""
         if control is not None and self.frames:
             self.actions.append(control_to_action(np.asarray(control, dtype=np.float64), self.hand_scale))
         self.frames.append(self._image(image))
         self.states.append(np.full(self.model.cfg.state_dim, np.nan, np.float32) if state is None
                            else np.asarray(state, dtype=np.float32))
+        width = 3 * self.model.cfg.track_points
+        self.objects.append(np.full(width, np.nan, np.float32) if objects is None
+                            else np.asarray(objects, dtype=np.float32).ravel()[:width])
         while len(self.actions) > len(self.frames) - 1:
             self.actions.popleft()
         self._start = None
@@ -274,7 +287,8 @@ class WorldModelCost:
             valid[0, : len(self.actions)] = True
             with torch.no_grad():
                 posts, _ = self.model.observe(img, torch.from_numpy(act)[None], valid, sample=False,
-                                              state=torch.from_numpy(np.stack(self.states))[None])
+                                              state=torch.from_numpy(np.stack(self.states))[None],
+                                              objects=torch.from_numpy(np.stack(self.objects))[None])
             self._start = posts.last()
             self.filter_seconds = time.perf_counter() - t0
         return self._start
@@ -312,18 +326,36 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
                 cost += o.uncertainty * members.std(0).mean(1)
         if o.success:
             cost -= o.success * (1.0 - model.cont(feat)).mean(1)
+        if o.track:
+            d = track_distances(model, states)  # (N, T)
+            cost += o.track * (d.mean(1) + o.terminal * d[:, -1])
         if o.goal and goal_probs is not None:
             tv = 0.5 * (states.probs - goal_probs[:, None]).abs().sum(-1).mean(-1)  # (N, T)
             cost += o.goal * (tv.mean(1) + o.terminal * tv[:, -1])
     return cost.numpy().astype(np.float64)
 
 
+def track_distances(model, states) -> "torch.Tensor":
+    """Imagined states (N, T, ·) → nearest hand to object + object to goal (N, T), metres (``Objective.track``)."""
+    from egoworld.model.config import BODY_DIM
+    from egoworld.model.nets import EGO_POS_SCALE
+
+    if model.cfg.track_points < 2 or states.b is None:
+        raise ValueError("the track cost needs a model trained with tracked objects (--set track_points=2)")
+    b = states.b * EGO_POS_SCALE
+    wrists = b[..., :6].unflatten(-1, (2, 3))
+    obj, goal = b[..., BODY_DIM:BODY_DIM + 3], b[..., BODY_DIM + 3:BODY_DIM + 6]
+    reach = (wrists - obj.unsqueeze(-2)).norm(dim=-1).amin(-1)
+    return reach + (obj - goal).norm(dim=-1)
+
+
 def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | np.ndarray, terminal: float = 1.0
                         ) -> dict[str, np.ndarray]:
     """The progress cost (N,) of control sequences with the imagined state taken apart — which part of
     it ranks the plans: ``full``; ``latent`` (the imagined [h, z], the body part held where it started);
-    ``body`` (the start's [h, z], the imagined body part); and ``wrists`` (N, T, 2, 3), the imagined
-    wrist positions in the start's head frame (metres), for costs that know where things are."""
+    ``body`` (the start's [h, z], the imagined body part); ``wrists`` (N, T, 2, 3), the imagined
+    wrist positions in the start's head frame (metres), for costs that know where things are; and, for
+    models with tracked points, ``track`` (the ``Objective.track`` cost alone)."""
     import torch
 
     from egoworld.model.nets import EGO_POS_SCALE
@@ -345,6 +377,9 @@ def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | 
             out[k] = (-(r.mean(1) + terminal * r[:, -1])).numpy().astype(np.float64)
         if st.b is not None:
             out["wrists"] = (st.b[..., :6] * EGO_POS_SCALE).reshape(N, T, 2, 3).numpy().astype(np.float64)
+        if model.cfg.track_points >= 2 and st.b is not None:
+            d = track_distances(model, st)
+            out["track"] = (d.mean(1) + terminal * d[:, -1]).numpy().astype(np.float64)
     return out
 
 
@@ -450,4 +485,4 @@ def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.n
 
 __all__ = ["CEM", "DIMS", "MPC", "MPPI", "LatentCost", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
            "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "progress_cost_parts",
-           "wm_planner"]
+           "track_distances", "wm_planner"]

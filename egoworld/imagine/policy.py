@@ -168,7 +168,7 @@ class PlannerPolicy(BasePolicy):
 
     def observe(self, control: np.ndarray, obs: dict) -> None:
         if hasattr(self.cost, "observe"):
-            self.cost.observe(obs["image"], control, obs.get("state"))
+            self.cost.observe(obs["image"], control, obs.get("state"), obs.get("objects"))
 
 
 def world_model_cost(model: Any, context: int, objective: Any = None, goal_image: np.ndarray | None = None) -> CostFactory:
@@ -178,7 +178,7 @@ def world_model_cost(model: Any, context: int, objective: Any = None, goal_image
 
     def make(env: Any, obs: dict) -> WorldModelCost:
         wm = WorldModelCost(model, person_spec(env.person).hand_scale, context, objective, goal_image)
-        wm.observe(obs["image"], state=obs.get("state"))
+        wm.observe(obs["image"], state=obs.get("state"), objects=obs.get("objects"))
         return wm
 
     return make

@@ -39,6 +39,7 @@ class Config:
     hidden: int = 192  # width of MLPs inside the RSSM and heads
     body_state: bool = True  # the state carries what the body senses (wrists in the head frame, gravity): rssm.py
     body_drop: float = 0.1  # in training, hide the sensed body on this share of frames (tracking drops out; callers may lack it)
+    track_points: int = 0  # tracked points the body part also carries (observation.objects: the task's object, its goal), in the head frame
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
     reward_heads: int = 1  # an ensemble of reward heads: their disagreement marks states the data never showed (planning penalises it)
@@ -89,8 +90,13 @@ class Config:
         return self.stoch * self.classes
 
     @property
+    def body_size(self) -> int:
+        """The continuous part of the state: what the body senses, then 3 per tracked point (rssm.py)."""
+        return BODY_DIM + 3 * self.track_points if self.body_state else 0
+
+    @property
     def feat_size(self) -> int:
-        return self.deter + self.stoch_size + (BODY_DIM if self.body_state else 0)
+        return self.deter + self.stoch_size + self.body_size
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -102,7 +108,8 @@ class Config:
         for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale", "overshoot_reward_scale"):
             if name not in d:
                 d = {**d, name: 0}
-        d = {**d, "body_state": bool(d["body_state"]), "reward_heads": int(d.get("reward_heads", 1))}
+        d = {**d, "body_state": bool(d["body_state"]), "reward_heads": int(d.get("reward_heads", 1)),
+             "track_points": int(d.get("track_points", 0))}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"config.json has unknown fields {sorted(unknown)}: written by a newer egoworld?")

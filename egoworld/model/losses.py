@@ -63,7 +63,7 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     present = None
     if cfg.body_state and cfg.body_drop > 0 and noise is not None:
         present = noise.uniform((B, T), image.device) >= cfg.body_drop  # hide the sensed body on some frames
-    sensed, known = model.sense(batch["state"], (B, T), present)
+    sensed, known = model.sense(batch["state"], (B, T), present, batch.get("objects"))
     posts, priors, body_pred = model.rssm.observe_body(model.embed(image), act, noise, body=sensed, known=known)
     feat = posts.feat()
 
@@ -90,8 +90,9 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
     if "done" in batch:
         cont = 1.0 - batch["done"].float()
         m["cont"] = F.binary_cross_entropy_with_logits(model.cont_head(feat).squeeze(-1), cont)
+    body_tgt, body_w = model.body_target(batch["state"], batch.get("objects"))
     if body_pred is not None:  # the body as predicted from the last state and action, before it was sensed
-        m["body"] = (body_pred - ego).square().sum(-1).mean()
+        m["body"] = ((body_pred - body_tgt).square() * body_w).sum(-1).mean()
     m["dyn"] = _free(categorical_kl(posts.probs.detach(), priors), cfg.free_nats).mean()
     m["rep"] = _free(categorical_kl(posts.probs, priors.detach()), cfg.free_nats).mean()
     total = (cfg.image_scale * m["image"] + cfg.state_scale * m["state"] + cfg.dyn_scale * m["dyn"]
@@ -112,7 +113,8 @@ def world_model_loss(model: WorldModel, batch: dict[str, torch.Tensor], noise: N
             z = sample_onehot(probs.reshape(B, S, cfg.stoch, cfg.classes), noise).flatten(0, 1)
             state = State(h, z, probs, model.rssm.body_step(state, h, a))
             if state.b is not None:
-                body_sum = body_sum + (state.b - ego[:, starts + d].flatten(0, 1)).square().sum(-1).mean()
+                idx = starts + d
+                body_sum = body_sum + ((state.b - body_tgt[:, idx].flatten(0, 1)).square() * body_w[:, idx].flatten(0, 1)).sum(-1).mean()
             target = posts.probs[:, starts + d].flatten(0, 1).detach()
             kl_sum = kl_sum + _free(categorical_kl(target, probs), cfg.free_nats).mean()
             f = state.feat()

@@ -22,6 +22,12 @@ its own frame and each wrist by d in the same frame, so a wrist seen from the he
 Rᵀ(p + d − t) and gravity from g to Rᵀg — exact (1e-7 m on recorded sim data) wherever the action is
 valid, as the warp decoder's rotation is. The learned step f covers the rest (invalid actions, a real
 tracker's noise). The action-blind twin, whose actions are zero, gets the identity.
+
+Tracked points (``track_points``: an object tracker's report of the task's object and its goal) ride
+in the same part, in the head frame: ``kin`` moves them as the head moves (they stay put in the world)
+and ``f`` learns what the hands do to them — pushed, carried, pulled. Why: the image latent placed the
+task's object only to 13–18 cm, so the reward head could not tell a plan that reaches it from one that
+does not; with the points in the state, reaching and moving them are what the dynamics must predict.
 """
 from __future__ import annotations
 
@@ -78,7 +84,7 @@ class RSSM(nn.Module):
     def __init__(self, cfg: Config, embed_size: int):
         super().__init__()
         self.cfg = cfg
-        body = BODY_DIM if cfg.body_state else 0
+        body = cfg.body_size
         self.img_in = nn.Sequential(nn.Linear(cfg.stoch_size + body + cfg.action_dim, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.SiLU())
         self.gru = nn.GRUCell(cfg.hidden, cfg.deter)
         self.prior_net = nn.Sequential(nn.Linear(cfg.deter, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.SiLU(),
@@ -115,7 +121,7 @@ class RSSM(nn.Module):
         return self.gru(self.img_in(torch.cat(parts, -1)), prev.h)
 
     def kinematics(self, b: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The body (…, 9) after a normalised action (…, A), as the action defines the motion (module doc)."""
+        """The body (…, 9 + 3·points) after a normalised action (…, A), as the action defines the motion (module doc)."""
         if self.cfg.action_blind:
             return b
         raw = action * self.act_std + self.act_mean
@@ -127,6 +133,10 @@ class RSSM(nn.Module):
             p = b[..., 3 * side:3 * side + 3] * EGO_POS_SCALE + d - head[..., 0:3]
             out.append((p.unsqueeze(-2) @ rot).squeeze(-2) / EGO_POS_SCALE)  # row vector · R = (Rᵀ p)ᵀ
         out.append((b[..., 6:9].unsqueeze(-2) @ rot).squeeze(-2))
+        for k in range(self.cfg.track_points):  # a tracked point stays where it is in the world until touched
+            c = BODY_DIM + 3 * k
+            p = b[..., c:c + 3] * EGO_POS_SCALE - head[..., 0:3]
+            out.append((p.unsqueeze(-2) @ rot).squeeze(-2) / EGO_POS_SCALE)
         return torch.cat(out, -1)
 
     def body_step(self, prev: State, h: torch.Tensor, action: torch.Tensor) -> torch.Tensor | None:
@@ -143,10 +153,10 @@ class RSSM(nn.Module):
 
     @staticmethod
     def sensed(pred: torch.Tensor | None, body: torch.Tensor | None, known: torch.Tensor | None) -> torch.Tensor | None:
-        """The body part of a filtered state: the sensed value (B, D) where ``known`` (B,), else the prediction."""
+        """The body part of a filtered state: the sensed value (B, D) where ``known`` (B,) or (B, D), else the prediction."""
         if pred is None or body is None:
             return pred
-        return torch.where(known[:, None], body, pred)
+        return torch.where(known[:, None] if known.dim() == 1 else known, body, pred)
 
     def obs_step(self, prev: State | None, action: torch.Tensor | None, embed: torch.Tensor,
                  body: torch.Tensor | None = None, known: torch.Tensor | None = None, noise: Noise | None = None,

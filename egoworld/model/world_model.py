@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from egoworld.model.config import Config
-from egoworld.model.nets import (EGO_DIM, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations, egocentric, mlp,
-                                 quat_matrix, symexp)
+from egoworld.model.nets import (EGO_DIM, EGO_POS_SCALE, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations,
+                                 egocentric, mlp, quat_matrix, symexp, to_head_frame)
 from egoworld.model.rssm import RSSM, State
 
 
@@ -93,12 +93,13 @@ class WorldModel(nn.Module):
         B, T = image.shape[:2]
         return self.encoder(image.flatten(0, 1)).reshape(B, T, -1)
 
-    def sense(self, state: torch.Tensor | None, shape: tuple[int, int], present: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def sense(self, state: torch.Tensor | None, shape: tuple[int, int], present: torch.Tensor | None = None,
+              objects: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The 21-D body states (B, T, 21) → what the body part of the latent is given: ``egocentric`` (B, T, 9)
         and where it is known (B, T) — rows with NaN, or ``present`` False, are not. None without a body part
         or without states (a goal image, a caller that only has frames: the model trained with such gaps,
-        ``body_drop``)."""
+        ``body_drop``). With ``track_points`` the tracked ``objects`` (B, T, 3·P, world frame) follow, and
+        ``known`` is per coordinate (B, T, D)."""
         if not self.cfg.body_state or state is None:
             return None, None
         if tuple(state.shape[:2]) != tuple(shape):
@@ -107,7 +108,36 @@ class WorldModel(nn.Module):
         known = torch.isfinite(state).all(-1)
         if present is not None:
             known = known & present.bool()
-        return egocentric(torch.where(known[..., None], state, torch.zeros_like(state))), known
+        body = egocentric(torch.where(known[..., None], state, torch.zeros_like(state)))
+        if not self.cfg.track_points:
+            return body, known
+        points, seen = self.tracked(state, objects)
+        seen = seen & known[..., None]  # a point is placed in the head frame only with the head's pose
+        mask = torch.cat([known[..., None].expand(body.shape), seen], -1)
+        return torch.cat([body, torch.where(seen, points, torch.zeros_like(points))], -1), mask
+
+    def tracked(self, state: torch.Tensor, objects: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tracked world points (..., 3·P) → the head frame of ``state`` (..., 3·P, / EGO_POS_SCALE) and where
+        each coordinate is known (a point with any NaN, or no tracker at all, is not)."""
+        P = self.cfg.track_points
+        lead = state.shape[:-1]
+        if objects is None:
+            return torch.zeros(lead + (3 * P,)), torch.zeros(lead + (3 * P,), dtype=torch.bool)
+        pts = objects.float()[..., :3 * P].reshape(lead + (P, 3))
+        ok = torch.isfinite(pts).all(-1) & torch.isfinite(state).all(-1)[..., None]
+        st = torch.where(torch.isfinite(state), state.float(), torch.zeros_like(state.float()))
+        pts = torch.where(ok[..., None], pts, torch.zeros_like(pts))
+        head = to_head_frame(pts, st[..., None, 0:3], st[..., None, 3:7]) / EGO_POS_SCALE
+        return head.flatten(-2), ok[..., None].expand(lead + (P, 3)).flatten(-2)
+
+    def body_target(self, state: torch.Tensor, objects: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the body part should be at each frame (..., body_size) and the weight of each coordinate
+        (1 where known): the ego head's target, then the tracked points."""
+        ego = egocentric(state)
+        if not self.cfg.track_points:
+            return ego, torch.ones_like(ego)
+        points, seen = self.tracked(state, objects)
+        return torch.cat([ego, points], -1), torch.cat([torch.ones_like(ego), seen.to(ego.dtype)], -1)
 
     # --- outputs ---
     def reference(self, image: torch.Tensor, feat: torch.Tensor) -> Ref:
@@ -180,10 +210,11 @@ class WorldModel(nn.Module):
 
     # --- filtering and imagination ---
     def observe(self, image: torch.Tensor, action: torch.Tensor, valid: torch.Tensor | None = None,
-                noise: Noise | None = None, sample: bool = True, state: torch.Tensor | None = None
-                ) -> tuple[State, torch.Tensor]:
-        """Posterior states (B, T, ·) and prior probs for a clip of raw images, raw actions [and body states]."""
-        body, known = self.sense(state, image.shape[:2])
+                noise: Noise | None = None, sample: bool = True, state: torch.Tensor | None = None,
+                objects: torch.Tensor | None = None) -> tuple[State, torch.Tensor]:
+        """Posterior states (B, T, ·) and prior probs for a clip of raw images, raw actions [and body states,
+        tracked objects]."""
+        body, known = self.sense(state, image.shape[:2], objects=objects)
         return self.rssm.observe(self.embed(image), self.norm_action(action, valid), noise, sample, body, known)
 
     def imagine(self, start: State, action: torch.Tensor, sample: bool = False, noise: Noise | None = None) -> State:

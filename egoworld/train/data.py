@@ -56,7 +56,14 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
                   places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None,
                   # a model must not learn from people who withdrew their consent
                   leave_out=revoked_sessions(data)) if for_training else {}
-    return ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
+    ds = ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
+    if cfg.track_points and for_training and not ds.store.has_objects:
+        from egoworld.dataset.build import DatasetError
+
+        raise DatasetError(ds.store.root, f"track_points={cfg.track_points} needs tracked objects "
+                                          "(observation.objects) and this store has none: train without it, or "
+                                          "rebuild the store from sessions whose truth has object tracks")
+    return ds
 
 
 def check_training_store(data: str) -> None:

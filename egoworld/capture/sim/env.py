@@ -44,6 +44,8 @@ class SimEnv(gym.Env):
         self.observation_space = spaces.Dict({
             "image": spaces.Box(0, 255, (height, width, 3), np.uint8),
             "state": spaces.Box(-STATE_BOUND, STATE_BOUND, (STATE_DIM,), np.float32),
+            # the object tracker: the task's object and its goal, world frame (``TaskState.track_points``)
+            "objects": spaces.Box(-STATE_BOUND, STATE_BOUND, (6,), np.float32),
         })
         self._ep: Episode | None = None
         self._episodes = 0
@@ -109,7 +111,8 @@ class SimEnv(gym.Env):
         return self._ep.task if self._ep else None
 
     def _obs(self) -> dict:
-        return {"image": self._ep.sim.render(), "state": body_state(self._ep.sim.body_pose())}
+        return {"image": self._ep.sim.render(), "state": body_state(self._ep.sim.body_pose()),
+                "objects": self._ep.task.track_points().astype(np.float32).ravel()}
 
     def _info(self) -> dict:
         return {"progress": self._progress, "success": bool(self._ep.task.success()), "steps": self._steps}

@@ -87,6 +87,7 @@ class TaskState:
         self._obj = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"obj{i}") for i in range(len(layout.objects))], dtype=int)
         self._drawer_q = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "drawer_slide")] if layout.cabinet else None
         self._handle = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "drawer_grasp") if layout.cabinet else -1
+        self._slide = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "drawer_slide") if layout.cabinet else -1
         # Where the objects start, for dense progress. A simulator straight from its model has not
         # been forwarded yet (its xpos are all zero): compute the positions from qpos first.
         mujoco.mj_kinematics(m, sim.data)
@@ -118,6 +119,24 @@ class TaskState:
         if self.task == "open_drawer":
             return self.sim.data.site_xpos[self._handle].copy()
         return self.object_positions()[0]
+
+    def goal_point(self) -> np.ndarray:
+        """Where the task wants its reach point to end up: the push target on the table, the container's
+        goal, the top of the stack's base, the drawer's handle pulled open."""
+        if self.task == "open_drawer":
+            axis = self.sim.data.xaxis[self._slide]  # the slide's world direction (opening = +qpos)
+            return self.reach_point() + axis * (DRAWER_OPEN - self.drawer_opening())
+        if self.task == "push":
+            return np.array([*self.layout.target, self._initial[0, 2]])
+        if self.task == "pick_place":
+            return self._goal.copy()
+        return self.object_positions()[1] + self._lift
+
+    def track_points(self) -> np.ndarray:
+        """(2, 3) world positions an object tracker reports for this task: the thing to move (``reach_point``)
+        and where it should go (``goal_point``). Why: a planner's cost needs to know where both are, and a
+        model that is told them at every frame learns how the hands move the first."""
+        return np.stack([self.reach_point(), self.goal_point()])
 
     def _reach(self, p: np.ndarray) -> float:
         return min(max(1 - self._hand_dist(p) / REACH_RANGE, 0.0), 1.0)
@@ -169,6 +188,7 @@ class TaskState:
             "object_pos": self.object_positions().ravel().tolist(),
             "object_quat": self.object_quats().ravel().tolist(),
             "drawer_opening": self.drawer_opening(),
+            "track": self.track_points().ravel().tolist(),
             "grasped_left": self.sim.grasped_name(0) or "",
             "grasped_right": self.sim.grasped_name(1) or "",
             "progress": self.progress(),

@@ -1,0 +1,141 @@
+"""Tracked objects: the simulator's tracker, and the world model's state that carries the points."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import egoworld.capture.sim  # noqa: F401  (off-screen GL before mujoco loads)
+from egoworld.actions import control_between, control_to_action
+from egoworld.capture.sim.env import SimEnv
+from egoworld.capture.sim.tasks import DRAWER_OPEN
+from egoworld.model import WorldModel, preset
+from egoworld.model.losses import world_model_loss
+from egoworld.model.nets import EGO_POS_SCALE
+
+
+@pytest.mark.parametrize("task", ["push", "open_drawer", "pick_place", "stack"])
+def test_the_tracker_reports_the_tasks_object_and_goal(task: str) -> None:
+    env = SimEnv(task=task, width=32, height=32)
+    try:
+        obs, _ = env.reset(seed=4)
+        pts = obs["objects"].reshape(2, 3)
+        assert np.allclose(pts[0], env.task.reach_point(), atol=1e-6)
+        if task == "push":
+            assert np.allclose(pts[1, :2], env.task.layout.target, atol=1e-6)
+        if task == "open_drawer":
+            # the goal is the handle pulled open: it stays put while the drawer opens
+            sim = env.task.sim
+            q = env.task._drawer_q
+            sim.data.qpos[q] = 0.6 * DRAWER_OPEN
+            import mujoco
+
+            mujoco.mj_kinematics(sim.model, sim.data)
+            moved = env.task.track_points()
+            assert np.linalg.norm(moved[0] - pts[0]) == pytest.approx(0.6 * DRAWER_OPEN, abs=1e-4)
+            assert np.allclose(moved[1], pts[1], atol=1e-5)
+        assert np.linalg.norm(pts[1] - pts[0]) > 0.05  # the goal is somewhere else
+    finally:
+        env.close()
+
+
+def _cfg(track_points: int = 2):
+    return preset("tiny", image_size=32, cnn_depth=8, deter=32, hidden=32, stoch=4, classes=4, track_points=track_points)
+
+
+def test_the_state_carries_tracked_points_in_the_head_frame_and_kinematics_moves_them_exactly() -> None:
+    """On a recorded step of the simulator where nothing touches the object, the kinematic step of the
+    state (head turn and move) takes the point's head-frame position at t to the one at t+1."""
+    env = SimEnv(task="push", width=32, height=32)
+    try:
+        obs0, _ = env.reset(seed=2)
+        for _ in range(10):  # let the object settle on the table
+            obs0, *_ = env.step(np.zeros(20))
+        pose0 = env.sim.body_pose()
+        control = np.zeros(20)
+        control[0:6] = [0.004, -0.003, 0.002, 0.01, -0.02, 0.015]  # the head moves and turns; the hands stay still
+        obs1, *_ = env.step(control)
+        done = control_between(pose0, env.sim.body_pose(), np.zeros(2))  # what the body did (the action's definition)
+    finally:
+        env.close()
+    model = WorldModel(_cfg())
+    state = torch.from_numpy(np.stack([obs0["state"], obs1["state"]]))[None]
+    objects = torch.from_numpy(np.stack([obs0["objects"], obs1["objects"]]))[None]
+    body, known = model.sense(state, (1, 2), objects=objects)
+    assert body.shape == (1, 2, 9 + 6) and known.shape == (1, 2, 15) and bool(known.all())
+    act = torch.from_numpy(control_to_action(done)[None].astype(np.float32))
+    model.set_action_stats(torch.zeros(act.shape[-1]), torch.ones(act.shape[-1]))
+    kin = model.rssm.kinematics(body[:, 0], act)
+    err = (kin[:, 9:] - body[:, 1, 9:]).abs().max() * EGO_POS_SCALE
+    moved = (body[:, 0, 9:] - body[:, 1, 9:]).abs().max() * EGO_POS_SCALE
+    assert moved > 1e-3 and err < 1e-5, (float(moved), float(err))
+
+
+def test_untracked_points_are_predicted_not_sensed_and_carry_no_loss() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(_cfg())
+    B, T = 2, 6
+    state = torch.zeros(B, T, 21)
+    state[..., 3] = 1.0
+    state[..., 2] = 1.5
+    objects = torch.randn(B, T, 6)
+    objects[0, :, 3:] = float("nan")  # the goal is not tracked in clip 0
+    body, known = model.sense(state, (B, T), objects=objects)
+    assert not known[0, :, 12:].any() and known[0, :, 9:12].all() and known[1].all()
+    assert torch.isfinite(body).all()
+    tgt, w = model.body_target(state, objects)
+    assert torch.isfinite(tgt).all() and float(w[0, :, 12:].sum()) == 0.0 and bool((w[1] == 1).all())
+    batch = {"image": torch.randint(0, 255, (B, T, 3, 32, 32), dtype=torch.uint8), "action": torch.zeros(B, T, 138),
+             "action_valid": torch.ones(B, T, dtype=torch.bool), "state": state, "objects": objects}
+    loss, m = world_model_loss(model, batch)
+    assert np.isfinite(m["body"]) and np.isfinite(m["ol_body"])
+    # the same clips without any tracker: the points are unknown everywhere and the loss still runs
+    body, known = model.sense(state, (B, T))
+    assert not known[..., 9:].any() and known[..., :9].all()
+
+
+def test_a_planner_feeds_the_tracker_to_the_filter() -> None:
+    """``WorldModelCost.observe`` passes the tracked objects on: the filtered state's points are the sensed ones."""
+    from egoworld.imagine.plan import WorldModelCost
+
+    model = WorldModel(_cfg()).eval()
+    env = SimEnv(task="pick_place", width=32, height=32)
+    try:
+        obs, _ = env.reset(seed=1)
+    finally:
+        env.close()
+    wm = WorldModelCost(model, 1.0, context=2)
+    wm.observe(obs["image"], state=obs["state"], objects=obs["objects"])
+    b = wm.start_state().b[0]
+    body, _ = model.sense(torch.from_numpy(obs["state"])[None, None], (1, 1),
+                          objects=torch.from_numpy(obs["objects"])[None, None])
+    assert torch.allclose(b, body[0, 0], atol=1e-6)
+    wm.reset()
+    wm.observe(obs["image"], state=obs["state"])  # no tracker: the points come from the model, not the sensor
+    assert not torch.allclose(wm.start_state().b[0, 9:], body[0, 0, 9:])
+    cost = wm(np.zeros((3, 6, 20)))
+    assert cost.shape == (3,) and np.isfinite(cost).all()
+
+
+def test_the_track_cost_is_hand_to_object_plus_object_to_goal() -> None:
+    from egoworld.imagine.plan import Objective, imagined_cost, track_distances
+    from egoworld.model.rssm import State
+
+    model = WorldModel(_cfg()).eval()
+    b = torch.zeros(1, 1, 15)
+    b[..., 0:3] = torch.tensor([0.0, 0.0, 0.4]) / EGO_POS_SCALE  # left wrist
+    b[..., 3:6] = torch.tensor([0.3, 0.0, 0.4]) / EGO_POS_SCALE  # right wrist
+    b[..., 9:12] = torch.tensor([0.3, 0.1, 0.4]) / EGO_POS_SCALE  # object: 0.1 m from the right wrist
+    b[..., 12:15] = torch.tensor([0.3, 0.1, 0.7]) / EGO_POS_SCALE  # goal: 0.3 m from the object
+    st = State(torch.zeros(1, 1, 32), torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), b)
+    assert float(track_distances(model, st)[0, 0]) == pytest.approx(0.4, abs=1e-5)
+    # a plan that moves the hands toward the object costs less than one that moves them away
+    start = State(torch.zeros(1, 32), torch.zeros(1, 4, 4), torch.full((1, 4, 4), 0.25), b[:, 0])
+    model.set_action_stats(torch.zeros(138), torch.ones(138))
+    controls = np.zeros((2, 6, 20))
+    controls[0, :, 13:16] = [0.0, 0.01, 0.0]  # the right wrist moves down, toward the object
+    controls[1, :, 13:16] = [0.0, -0.01, 0.0]  # ... and up, away from it
+    c = imagined_cost(model, start, controls, 1.0, Objective(progress=0.0, track=1.0))
+    assert c[0] < c[1]
+    with pytest.raises(ValueError, match="track_points"):
+        track_distances(WorldModel(_cfg(track_points=0)), st)
