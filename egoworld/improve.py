@@ -54,7 +54,8 @@ class _RigEnv:
     def obs(self) -> dict[str, np.ndarray]:
         from egoworld.capture.sim.env import body_state
 
-        return {"image": self.sim.render(), "state": body_state(self.sim.body_pose())}
+        return {"image": self.sim.render(), "state": body_state(self.sim.body_pose()),
+                "objects": self.task.track_points().astype(np.float32).ravel()}
 
 
 def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key: int, person: int,
