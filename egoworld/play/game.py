@@ -176,6 +176,7 @@ class Game:
         self.held: set[str] = set()
         self.grips = np.zeros(2)
         self.planner_on = False
+        self.twin_on = False
         self.start = -1
         self.steps = 0
         self.rec: Recording | None = None
@@ -196,7 +197,9 @@ class Game:
         obs, info = self.dream.reset(seed=self.world.seed, options={"start": i})
         self._obs = obs
         twin = None
-        if self.twin is not None:
+        # a store may mix simulated sessions with real ones: the twin follows the starts it can restore
+        self.twin_on = self.twin is not None and bool(self.world.starts.rows[i].get("session_path"))
+        if self.twin_on:
             twin = self.twin.reset(seed=self.world.seed, options={"start": i})
         self.rec = Recording(i, self.grips.copy())
         self.rec.add(obs, info)
@@ -223,7 +226,7 @@ class Game:
         obs, _, _, _, info = self.dream.step(control)
         if self.planner_on:
             self.planner.observe(control, obs)
-        twin = self.twin.step(control) if self.twin is not None else None
+        twin = self.twin.step(control) if self.twin_on else None
         self._obs = obs
         self.steps += 1
         assert self.rec is not None
