@@ -98,7 +98,7 @@ def test_store_without_the_task_is_one_line(world):
     r = CliRunner().invoke(app, ["play", str(world["run"]), "--data", str(world["store"]), "--task", "push", "--split", "val",
                                  "--port", "0"])
     line = _one_line_error(r)
-    assert "no val episode of task 'push'" in line and "stack" in line  # names what the store has instead
+    assert "no episode of task 'push' in the val split" in line and "stack" in line  # names what the store has instead
 
 
 def test_run_without_a_decoder_is_one_line(world, tmp_path):

@@ -107,13 +107,24 @@ def load_world(run: str | Path, data: str | Path | None = None, task: str = "pus
 
     run = Path(run)
     model, ckpt = load_model_with_decoder(run)
-    data = data or _trained_store(run)
     if not data:
-        raise PlayError(f"{run}: its lineage.json names no data set; pass --data STORE")
+        data = _trained_store(run)
+        if not data:
+            raise PlayError(f"{run}: its lineage.json names no data set; pass --data STORE")
+        if not Path(data).exists():
+            raise PlayError(f"{run}: the store its lineage.json names ({data}) is not here; pass --data STORE")
     try:
-        store, _ = select_episodes(data, task, split)
+        store = open_store(data)
     except (FileNotFoundError, ValueError) as e:
         raise PlayError(str(e).splitlines()[0]) from None
+    try:
+        select_episodes(store.root, task, split)
+    except ValueError as e:
+        if " episode of task " not in str(e):  # e.g. an unknown split name: its own message says so
+            raise PlayError(str(e).splitlines()[0]) from None
+        tasks = sorted({str(r.get("task_id")) for r in store.episode_rows()})
+        raise PlayError(f"{store.root}: no episode of task {task!r}{'' if split == 'all' else f' in the {split} split'} "
+                        f"(tasks here: {', '.join(tasks)}); pass --task, --split or another --data") from None
     st = load_starts(model, store.root, task, n=starts, context=model.cfg.context, horizon=0, split=split, seed=seed)
     reader = WindowReader(store, model.cfg.image_size)
     grips = np.stack([action_to_control(reader.episode(r["episode_index"])["action"][max(r["frame"] - 1, 0)])[[*GRIP_COLUMNS]]
