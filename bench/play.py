@@ -45,7 +45,7 @@ def capture_store(root: Path) -> Path:
     from egoworld.sync.cli import run_batch
 
     configs = plan_sessions(2, places=2, people=2, tasks=["push"], seed=5, seconds=6.0, width=128, height=128, start="table")
-    done, failed = capture_many(root, configs, workers=2, progress=False)
+    _, failed = capture_many(root, configs, workers=2, progress=False)
     if failed:
         raise SystemExit(f"capture failed: {failed}")
     run_batch(find_sessions(root), root / "aligned", workers=2)

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +147,9 @@ def test_chromium_drives_the_dream_and_its_twin(server):
         console = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
         page.goto(url)
-        last = lambda: page.evaluate("window.play.last")  # noqa: E731
+
+        def last() -> dict:
+            return page.evaluate("window.play.last")
 
         def wait_step(n: int, reply: str = "step") -> dict:
             page.wait_for_function(f"window.play.last && window.play.last.step === {n} && window.play.last.reply === '{reply}'",

@@ -35,7 +35,7 @@ def _next_id(out: Path, tag: str) -> str:
     return f"play-{tag}-{k:04d}"
 
 
-def save_episode(world: "World", rec: "Recording", out: str | Path) -> dict[str, Any]:
+def save_episode(world: World, rec: Recording, out: str | Path) -> dict[str, Any]:
     """Write ``rec`` as a one-episode store ``out/play-<model>-NNNN``; returns its path, id and length."""
     from egoworld.dataset.build import SessionInfo, write_store_from_memory
     from egoworld.dataset.store import open_store
