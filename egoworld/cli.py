@@ -172,6 +172,7 @@ def _register_rooms() -> None:
     from egoworld.evaluate.cli import register as register_eval
     from egoworld.imagine.cli_dream import register as register_dream
     from egoworld.evaluate.cli_plan import register as register_plan
+    from egoworld.play.cli import register as register_play
     from egoworld.train.cli import register as register_train
 
     register_import(app)
@@ -181,6 +182,7 @@ def _register_rooms() -> None:
     register_eval(app)
     register_plan(app)
     register_dream(app)
+    register_play(app)
 
 
 _register_rooms()
