@@ -177,17 +177,19 @@ def start_pool(model: WorldModel, data: str | Path, task: str | None, cfg: ACCon
     if len(windows) > cfg.max_clips:
         windows = [windows[i] for i in sorted(rng.choice(len(windows), cfg.max_clips, replace=False))]
     reader = WindowReader(store, model.cfg.image_size)
-    imgs, acts, valid, states, scales = [], [], [], [], []
+    imgs, acts, valid, states, objects, scales = [], [], [], [], [], []
     for ep, s in windows:
         cols = reader.episode(ep)
         imgs.append(reader.frames(ep, s, s + T))
         acts.append(cols["action"][s:s + T])
         states.append(cols["state"][s:s + T])
+        objects.append(cols["objects"][s:s + T])
         valid.append(cols["action_valid"][s:s + T])
         scales.append(estimate_hand_scale(cols["action"], cols["action_valid"]))
     reader.close()
     posts = filter_windows(model, torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(acts)),
-                           torch.from_numpy(np.stack(valid)), torch.from_numpy(np.stack(states)))
+                           torch.from_numpy(np.stack(valid)), torch.from_numpy(np.stack(states)),
+                           objects=torch.from_numpy(np.stack(objects)))
     b = min(cfg.burn_in, T - 1)
     state = posts.map(lambda t: t[:, b:].flatten(0, 1).contiguous())
     scale = np.repeat(np.stack(scales), T - b, axis=0)

@@ -133,14 +133,19 @@ class Starts:
 def _episode_columns(store: Any, ep: int) -> dict[str, np.ndarray]:
     import pyarrow.parquet as pq
 
+    from egoworld.dataset.layout import OBJECTS_KEY
+
     t = pq.read_table(store.data_file(ep), columns=["action", "action_valid", "observation.state"]
-                      + (["next.success"] if store.has_labels else []))
+                      + (["next.success"] if store.has_labels else []) + ([OBJECTS_KEY] if store.has_objects else []))
     n = t.num_rows
     out = {"action": np.asarray(t.column("action").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1),
            "action_valid": t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool),
            "state": np.asarray(t.column("observation.state").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1)}
     out["success"] = (t.column("next.success").to_numpy(zero_copy_only=False).astype(bool) if store.has_labels
                       else np.zeros(n, bool))
+    # the object tracker's report (NaN: none — a model with tracked points then predicts them)
+    out["objects"] = (np.asarray(t.column(OBJECTS_KEY).combine_chunks().flatten(), dtype=np.float32).reshape(n, -1)
+                      if store.has_objects else np.full((n, 6), np.nan, np.float32))
     return out
 
 
@@ -209,13 +214,14 @@ class WindowReader:
 
 @torch.no_grad()
 def filter_windows(model: WorldModel, images: torch.Tensor, actions: torch.Tensor, valid: torch.Tensor,
-                   states: torch.Tensor | None = None, batch: int = 32) -> State:
-    """Posterior states (N, T, ·) of windows (N, T, 3, S, S) [and body states (N, T, 21)] — latent modes:
-    a filter, not a dream."""
+                   states: torch.Tensor | None = None, batch: int = 32, objects: torch.Tensor | None = None) -> State:
+    """Posterior states (N, T, ·) of windows (N, T, 3, S, S) [and body states (N, T, 21), tracked objects
+    (N, T, 6)] — latent modes: a filter, not a dream."""
     parts = []
     for i in range(0, len(images), batch):
         posts, _ = model.observe(images[i:i + batch], actions[i:i + batch], valid[i:i + batch], sample=False,
-                                 state=None if states is None else states[i:i + batch])
+                                 state=None if states is None else states[i:i + batch],
+                                 objects=None if objects is None else objects[i:i + batch])
         parts.append(posts)
     return cat_states(parts)
 
@@ -257,20 +263,21 @@ def load_starts(model: WorldModel, data: str | Path, task: str | None = None, n:
         picks.append({"episode_index": int(row["episode_index"]), "frame": frame, "session_id": row["session_id"],
                       "session_path": path, "task_id": row.get("task_id"), "place": row.get("place"),
                       "person": row.get("person"), "length": length})
-    images, actions, valid, states, scales = [], [], [], [], []
+    images, actions, valid, states, objects, scales = [], [], [], [], [], []
     for p in picks:
         ep, f = p["episode_index"], p["frame"]
         cols = reader.episode(ep)
         images.append(reader.frames(ep, f - context + 1, f + 1))
         actions.append(cols["action"][f - context + 1: f + 1])
         states.append(cols["state"][f - context + 1: f + 1])
+        objects.append(cols["objects"][f - context + 1: f + 1])
         valid.append(cols["action_valid"][f - context + 1: f + 1])
         scales.append(estimate_hand_scale(cols["action"], cols["action_valid"]))
         p["success_at_start"] = bool(cols["success"][max(f - 1, 0)])
     reader.close()
     img = torch.from_numpy(np.stack(images))
     posts = filter_windows(model, img, torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(valid)),
-                           torch.from_numpy(np.stack(states)))
+                           torch.from_numpy(np.stack(states)), objects=torch.from_numpy(np.stack(objects)))
     feats = store.info["features"][store.video_key]["shape"]
     return Starts(posts.last().map(torch.Tensor.contiguous),
                   img[:, -1].contiguous(), np.stack(scales), picks, store.fps, (int(feats[0]), int(feats[1])),

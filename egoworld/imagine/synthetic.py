@@ -108,12 +108,14 @@ def _normalise_quats(state: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def rollout(model: WorldModel, images: np.ndarray, ctx_action: np.ndarray, ctx_valid: np.ndarray, actions: np.ndarray,
-            generator: torch.Generator, ctx_state: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Filter ``images`` (C, 3, S, S) [with their body states (C, 21)], then imagine ``len(actions)`` steps:
-    frames, state, progress, continuation."""
+            generator: torch.Generator, ctx_state: np.ndarray | None = None,
+            ctx_objects: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Filter ``images`` (C, 3, S, S) [with their body states (C, 21) and tracked objects (C, 6)], then imagine
+    ``len(actions)`` steps: frames, state, progress, continuation."""
     posts = filter_windows(model, torch.from_numpy(images[None]), torch.from_numpy(ctx_action[None].astype(np.float32)),
                            torch.from_numpy(ctx_valid[None]),
-                           None if ctx_state is None else torch.from_numpy(ctx_state[None].astype(np.float32)))
+                           None if ctx_state is None else torch.from_numpy(ctx_state[None].astype(np.float32)),
+                           objects=None if ctx_objects is None else torch.from_numpy(ctx_objects[None].astype(np.float32)))
     last = posts.last()
     imag = model.imagine(last, torch.from_numpy(actions[None].astype(np.float32)), sample=True, noise=Noise(generator))
     feat = torch.cat([last.feat()[:, None], imag.feat()], 1)  # (1, L, F)
@@ -209,7 +211,7 @@ def export_synthetic(run: str | Path, data: str | Path, out: str | Path, episode
         grip0 = _grips(cols["action"][max(f - 1, 0)])
         actions, valid = make_actions(mode, rec, rec_valid, grip0, scale, mean_action, rng)
         roll = rollout(model, images, cols["action"][f - C + 1:f + 1], cols["action_valid"][f - C + 1:f + 1], actions, gen,
-                       cols["state"][f - C + 1:f + 1])
+                       cols["state"][f - C + 1:f + 1], cols["objects"][f - C + 1:f + 1])
         grips = np.concatenate([grip0[None], _grips(actions)])
         table = _table(roll, actions, valid, grips, scale, store.fps)
         sid = f"syn-{tag}-{k:04d}"
