@@ -47,7 +47,7 @@ def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any
     n_clips = 0
     for b in bs:
         valid = b.get("action_valid")
-        posts, _ = model.observe(b["image"], b["action"], valid, sample=False, state=b.get("state"))
+        posts, _ = model.observe(b["image"], b["action"], valid, sample=False, state=b.get("state"), objects=b.get("objects"))
         y = targets(b)
         feats, ys_b = [posts.feat()], [y]
         B, T = b["image"].shape[:2]
@@ -55,7 +55,8 @@ def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any
         gs_b = [clip]
         if context is not None and 1 <= context < T:
             _, _, states = model.predict(b["image"][:, :context], b["action"][:, :T - 1],
-                                          valid=None if valid is None else valid[:, :T - 1], state=b.get("state"))
+                                          valid=None if valid is None else valid[:, :T - 1], state=b.get("state"),
+                                          objects=b.get("objects"))
             feats.append(states.feat())
             ys_b.append(y[:, context:])
             gs_b.append(clip[:, context:])
@@ -93,12 +94,13 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
         if copy_last:
             pred = b["image"][:, C - 1:C].expand_as(real)
             if model is not None and probe is not None:
-                state = b.get("state")
+                state, objects = b.get("state"), b.get("objects")
                 posts, _ = model.observe(b["image"][:, :C], act[:, :C], valid[:, :C], sample=False,
-                                         state=None if state is None else state[:, :C])
+                                         state=None if state is None else state[:, :C],
+                                         objects=None if objects is None else objects[:, :C])
                 feats = posts.feat()[:, -1:].expand(-1, H, -1)
         else:
-            pred, _, states = model.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"))
+            pred, _, states = model.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"), objects=b.get("objects"))
             feats = states.feat()
         acc["psnr"].append(psnr(pred, real))
         acc["ssim"].append(ssim(pred, real))

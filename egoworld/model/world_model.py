@@ -223,24 +223,28 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def open_loop(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
-                  valid: torch.Tensor | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+                  valid: torch.Tensor | None = None, state: torch.Tensor | None = None,
+                  objects: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """Predict frames C…C+H-1 from C context frames (B, C, 3, S, S) and raw actions (B, C-1+H, A).
 
         ``action[:, t]`` moves frame t to t+1, so the first C-1 actions are used while filtering
         the context and the remaining H drive the imagination. Latents take the mode unless
-        ``sample``: a prediction, not a dream. ``state`` (B, ≥C, 21): the body states of the context frames.
+        ``sample``: a prediction, not a dream. ``state`` (B, ≥C, 21): the body states of the context frames
+        (``objects`` (B, ≥C, 6): what the object tracker reported with them).
         """
-        pred, _, states = self.predict(context, action, sample, valid, state)
+        pred, _, states = self.predict(context, action, sample, valid, state, objects)
         return pred, states
 
     @torch.no_grad()
     def predict(self, context: torch.Tensor, action: torch.Tensor, sample: bool = False,
-                valid: torch.Tensor | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, State, State]:
+                valid: torch.Tensor | None = None, state: torch.Tensor | None = None,
+                objects: torch.Tensor | None = None) -> tuple[torch.Tensor, State, State]:
         """``open_loop`` that also returns the filtered context states (B, C, ·) — probes read both."""
         C = context.shape[1]
         act = self.norm_action(action, valid)
         posts, _ = self.observe(context, action[:, :C], valid if valid is None else valid[:, :C], sample=sample,
-                                state=None if state is None else state[:, :C])
+                                state=None if state is None else state[:, :C],
+                                objects=None if objects is None else objects[:, :C])
         last = posts.last()
         states = self.rssm.imagine(last, act[:, C - 1:], sample=sample)
         ref = self.reference(context[:, -1], last.feat())
