@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation as R
 from typer.testing import CliRunner
 
 from egoworld.capture.importers.aria import import_aria
-from egoworld.capture.importers.camera import R_CAMERA_NORMALIZED, import_camera
+from egoworld.capture.importers.camera import R_CAMERA_NORMALIZED, camera_axes, import_camera
 from egoworld.capture.importers.common import ImportFormatError, load_camera_file
 from egoworld.capture.importers.egodex import import_egodex
 from egoworld.capture.importers.generic import import_generic
@@ -59,7 +59,8 @@ def test_gopro_gpmf_import_and_sync(source, tmp_path):
     assert rig["camera_make"] == "GoPro" and rig["camera_name"] == "HERO8 Black"
     assert rig["lens"]["fov_mode"] == "wide" and abs(rig["lens"]["diagonal_fov_deg"] - 122.6) < 1e-3
     assert rig["stabilization"]["in_camera"] is False
-    assert np.allclose(rig["imu"]["R_camera_imu"], R_CAMERA_NORMALIZED)
+    assert np.allclose(rig["imu"]["R_camera_imu"], camera_axes("GoPro", "HERO8 Black")[0])
+    assert "not measured" in rig["imu"]["source"] and rig["fov_assumed"] is True  # --hfov is not a calibration
     assert s.consent["scopes"] == ["research"] and s.meta["consent_status"] == "research"
     # streams match the originals (int16 quantisation of the GPMF counts)
     a = s.arrays("imu")

@@ -143,7 +143,13 @@ def apply_stabilisation(rig: dict, fits: dict[str, ClockFit], limits: Limits = L
     on = stab.get("in_camera") is True
     out = dict(fits)
     for clock, f in fits.items():
-        if clock == CAMERA_CLOCK or not f.segments:
+        if clock == CAMERA_CLOCK:
+            continue
+        if not f.segments:  # failed before any offset: say that the stabiliser is the likely cause
+            if on and f.verdict == FAILED:
+                detail = f" ({stab['detail']})" if stab.get("detail") else ""
+                out[clock] = replace(f, reason=f"in-camera stabilisation is on{detail}: the picture is warped against "
+                                               f"the camera's motion, so it cannot be matched with the gyro — {f.reason}")
             continue
         f = replace(f)
         notes = [f.reason] if f.reason and f.verdict != OK else []

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.spatial.transform import Rotation as R
 
+from egoworld.capture.importers.camera import camera_axes
 from egoworld.session import open_session
 from egoworld.video import read_video, write_video
 from tests.fixtures_import.gpmf import add_gpmf_track, gpmf_payload, udta_gpmf
@@ -52,11 +53,13 @@ def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: 
     t_imu = s.arrays("imu")["t_ns"] * 1e-9
     g0 = float(t_imu[0] + 0.05) if grid_start_s is None else grid_start_s
     grid, gyro, acc = uniform_imu(session, g0)
-    # camera → Gyroflow normalised n = R_CNᵀ·v; the camera stores raw channels so that the matrix
-    # (rows: out_x = in_y, out_y = −in_x, out_z = in_z) gives n back: raw = (−n_y, n_x, n_z).
+    # camera → normalised n = Rᵀ·v with the importer's mapping for this model (GoPro's, unmeasured for
+    # the HERO8); the camera stores raw channels so that the matrix (rows: out_x = in_y,
+    # out_y = −in_x, out_z = in_z) gives n back: raw = (−n_y, n_x, n_z).
+    R_gopro = camera_axes("GoPro", "HERO8 Black")[0]
     mtrx = np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]], dtype=np.float64)
     def raw(v: np.ndarray, scal: int) -> np.ndarray:
-        n = v @ R_CN  # = (R_CNᵀ v)ᵀ for each row
+        n = v @ R_gopro  # = (Rᵀ v)ᵀ for each row
         return np.round(np.c_[-n[:, 1], n[:, 0], n[:, 2]] * scal).astype(np.int16)
     gscal, ascal = 1000, 418
     g_raw, a_raw = raw(gyro, gscal), raw(acc, ascal)

@@ -250,7 +250,11 @@ def video_copier(src: Path, fps: float, t_shift_ns: int = 0, time_range_ns: tupl
 # ------------------------------------------------------------------ metadata
 
 
-def fov_deg(width: int, height: int, fx: float, fy: float) -> dict:
+def fov_deg(width: int, height: int, fx: float, fy: float, model: str = "pinhole") -> dict:
+    """The field of view the intrinsics imply (an equidistant lens for ``opencv_fisheye``)."""
+    if model == "opencv_fisheye":
+        return {"h": float(np.degrees(width / fx)), "v": float(np.degrees(height / fy)),
+                "d": float(np.degrees(np.hypot(width / fx, height / fy)))}
     return {"h": float(2 * np.degrees(np.arctan(width / 2 / fx))), "v": float(2 * np.degrees(np.arctan(height / 2 / fy))),
             "d": float(2 * np.degrees(np.arctan(np.hypot(width / fx, height / fy) / 2)))}
 
@@ -263,18 +267,20 @@ def intrinsics_from_hfov(width: int, height: int, hfov: float) -> dict:
 def build_meta(*, session_id: str, source: str, fps: float, width: int, height: int, duration_s: float,
                camera: dict, streams: dict, clocks: dict, consent_status: str, imu_R: np.ndarray | None = None,
                T_head_camera: np.ndarray | None = None, task: dict | None = None, notes: str = "",
-               provenance: dict | None = None, rig_extra: dict | None = None) -> dict:
+               provenance: dict | None = None, rig_extra: dict | None = None, imu_source: str | None = None) -> dict:
     """session.json for an imported session (docs/session-format.md); unknowns are stated, not guessed."""
     intr = camera["intrinsics"]
     rig = {"fps": float(fps), "width": int(width), "height": int(height), "camera_model": camera.get("camera_model", "pinhole"),
            "intrinsics": {k: float(intr[k]) for k in ("fx", "fy", "cx", "cy")},
            "distortion": [float(x) for x in camera.get("distortion", [0.0] * 5)],
-           "fov_deg": fov_deg(width, height, intr["fx"], intr["fy"]),
+           "fov_deg": fov_deg(width, height, intr["fx"], intr["fy"], camera.get("camera_model", "pinhole")),
            "intrinsics_source": camera.get("source", "unknown"),
+           "fov_assumed": bool(camera.get("assumed", camera.get("source", "").startswith("assumed"))),
            "mount": {"T_head_camera": (np.eye(4) if T_head_camera is None else np.asarray(T_head_camera)).tolist()},
            **(rig_extra or {})}
     if imu_R is not None:
-        rig["imu"] = {"R_camera_imu": np.asarray(imu_R, dtype=np.float64).tolist()}
+        rig["imu"] = {"R_camera_imu": np.asarray(imu_R, dtype=np.float64).tolist(),
+                      **({"source": imu_source} if imu_source else {})}
     return {"schema_version": SCHEMA_VERSION, "session_id": session_id, "source": source,
             "created_by": f"egoworld {__version__} import {source}", "duration_s": float(duration_s),
             "rig": rig, "streams": streams, "clocks": {"camera": {"device": "camera", "description": "video PTS; the reference clock"}, **clocks},
