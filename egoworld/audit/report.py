@@ -106,7 +106,8 @@ def _motion_hist(audit: dict) -> list[tuple[str, str]]:
                     axs[k].hist(v, bins=40, range=(0, float(np.percentile(v, 99.5)) + 1e-6), histtype="step", label=task, density=True)
             axs[k].set_xlabel(label)
         axs[0].set_ylabel("density")
-        axs[-1].legend(fontsize=8)
+        if axs[-1].get_legend_handles_labels()[0]:  # a camera-only store has no wrists
+            axs[-1].legend(fontsize=8)
         out.append(("Action-space coverage: motion magnitudes per task", png(fig)))
     return out
 
