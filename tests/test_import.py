@@ -18,7 +18,14 @@ from scipy.spatial.transform import Rotation as R
 from typer.testing import CliRunner
 
 from egoworld.capture.importers.aria import import_aria
-from egoworld.capture.importers.camera import R_CAMERA_NORMALIZED, camera_axes, import_camera
+from egoworld.capture.importers.camera import (
+    GOPRO_AXES,
+    R_CAMERA_NORMALIZED,
+    camera_axes,
+    import_camera,
+    split_rates,
+    stabilisation,
+)
 from egoworld.capture.importers.common import ImportFormatError, load_camera_file
 from egoworld.capture.importers.egodex import import_egodex
 from egoworld.capture.importers.generic import import_generic
@@ -323,3 +330,69 @@ def test_consent_file_and_cli(source, tmp_path):
     r = CliRunner().invoke(app, ["import", "camera", str(fx["mp4"]), "--out", str(tmp_path / "t"), "--consent", str(consent)])
     assert r.exit_code == 2 and "consent.yaml" in r.output and "unknown consent scopes" in r.output
     assert not (tmp_path / "t").exists()
+
+
+# ---------------------------------------------------------------- real-camera behaviours, on fixtures
+
+
+def test_gopro_mixed_rate_imu_keeps_every_gyro_sample_and_accel_times(source, tmp_path):
+    """A HERO5 logs the accelerometer at half the gyro's rate in the same payloads: every gyro sample is
+    kept, and the accelerometer lands at its own times (paired by index it ran twice as fast)."""
+    fx = build.gopro_mp4(source, tmp_path / "GOPR0001.MP4", accel_every=2, model="HERO5 Black")
+    s = open_session(import_camera(fx["mp4"], tmp_path / "s", hfov_deg=70.0))
+    rig, a = s.meta["rig"], s.arrays("imu")
+    assert len(a["t_ns"]) == len(fx["grid_s"]) and np.allclose(a["t_ns"] * 1e-9, fx["grid_s"], atol=1e-6)
+    assert abs(s.meta["provenance"]["accel_rate_hz"] - build.IMU_HZ / 2) < 0.5
+    R = np.asarray(rig["imu"]["R_camera_imu"])
+    assert np.allclose(R, GOPRO_AXES["HERO5 Black"]) and rig["imu"]["source"].startswith("measured")
+    acc_cam = np.c_[a["ax"], a["ay"], a["az"]] @ R.T
+    err = np.abs(acc_cam - fx["accel"])  # interpolated between its own samples; at the very end the spread over the
+    assert np.median(err) < 0.01 and np.max(err) < 0.1  # file is off by ≤ 1 gyro period (odd sample count)
+    paired = np.abs(fx["accel"][::2][: len(err) // 2] - fx["accel"][: len(err) // 2])  # what pairing by index gives
+    assert np.median(paired) > 10 * np.median(err)
+    fits = clock_fits(s.path, tmp_path / "sync")
+    assert fits["imu"]["verdict"] == "ok" and abs(fits["imu"]["offset_ms"] - fx["expected_offset_ms"]) < QUARTER_FRAME_MS
+
+
+def test_split_rates_spreads_each_stream_over_the_file():
+    rows = [{"timestamp_ms": 2.5 * i, "gyro": (float(i), 0.0, 0.0), "accl": (float(i), 0.0, 9.8) if i < 4 else None}
+            for i in range(8)]
+    out = split_rates(rows, Path("x.mp4"))
+    assert np.allclose(out["t_s"], 0.0025 * np.arange(8)) and out["accel_rate_hz"] == pytest.approx(200.0)
+    # accel sample j is at 5 ms·j: at gyro time 7.5 ms it is halfway between samples 1 and 2
+    assert out["accel"][3, 0] == pytest.approx(1.5) and out["accel"][-1, 0] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("settings, on, words", [
+    ({"EISA": "N"}, False, "off"),  # HERO5: EISA only, 'N' = off (it read as on before)
+    ({"EISE": "N", "EISA": "N/A"}, False, "off"),
+    ({"EISE": "Y", "EISA": "HS EIS"}, True, "HyperSmooth (HS EIS)"),
+    ({"EISE": "Y", "EISA": "HS HLevel"}, True, "HyperSmooth (HS HLevel)"),
+    ({"EISA": "Y"}, True, "electronic stabilisation"),
+])
+def test_gopro_stabilisation_flags(settings, on, words):
+    stab = stabilisation(settings, "auto")
+    assert stab["in_camera"] is on and words in stab["detail"] and stab["source"] == "GPMF"
+
+
+def test_camera_store_without_objects_audits_and_exports(source, tmp_path):
+    """Imported camera sessions have no objects: the audit's object × task map is empty, and used to crash."""
+    from egoworld.cli import app
+
+    fx = build.gopro_mp4(source, tmp_path / "clip.mp4")
+    d = tmp_path / "D"
+    run = CliRunner().invoke
+    assert run(app, ["import", "camera", str(fx["mp4"]), "--out", str(d / "clip"), "--consent", "research"]).exit_code == 0
+    assert run(app, ["sync", str(d)]).exit_code == 0
+    r = run(app, ["episodes", str(d)])
+    assert r.exit_code == 0 and "wrote 1 episodes" in r.output, r.output
+    r = run(app, ["audit", str(d / "episodes")])
+    assert r.exit_code == 0, r.output
+    audit = json.loads((d / "episodes" / "audit.json").read_text())
+    assert audit["summary"]["episodes"] == 1 and audit["coverage"]["by"]["objects"]["frames"] == {}
+    assert "no cells" in (d / "episodes" / "report.html").read_text()
+    cap = audit["capture"][0]
+    assert cap["checks"]["fov_h"]["assumed"] is True and any("ZFOV" in n for n in cap["notes"])
+    r = run(app, ["export", str(d / "episodes"), "--use", "research", "--out", str(tmp_path / "x")])
+    cleared = audit["summary"]["usable_research"]
+    assert (r.exit_code == 0) == (cleared == 1), r.output

@@ -841,12 +841,14 @@ def _clock_model(p: _Pairs, ev: list[RotationEvidence], line: _Line, lim: Limits
         return segs_rel, None, jump_rec, [note], False
     offset, drift = line.offset, line.drift
     tc = float(np.mean(tw))
-    # With too few windows for a drift, the drift stays where the line put it (0): pinned by a tight prior.
-    d_sigma = lim.drift_prior_ppm * 1e-6 if line.fit_drift or len(line.windows) >= lim.min_windows else 1e-9
+    # With one window the drift stays where the line put it (0): pinned by a tight prior, then exactly.
+    fixed = not (line.fit_drift or len(line.windows) >= lim.min_windows)
+    d_sigma = 1e-9 if fixed else lim.drift_prior_ppm * 1e-6
     pol = polish(p, ev, stream_time(tc, offset, drift) - tc, drift, tc, drift_sigma=d_sigma)
     if pol is None:
         return [(-np.inf, offset, drift)], None, None, notes, False
     o_c, d, bias = pol
+    d = drift if fixed else d
     # Accept the polish only where the windows agree with it (it has no outlier windows to hide).
     o_line_c = stream_time(tc, offset, drift) - tc
     cov = line.cov

@@ -46,8 +46,12 @@ def uniform_imu(session: Path, start_s: float) -> tuple[np.ndarray, np.ndarray, 
     return grid, g, acc
 
 
-def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: float | None = None) -> dict:
-    """A HERO8-style MP4: the session's video + a GPMF track with its IMU (ORIN/MTRX "YxZ")."""
+def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: float | None = None,
+              accel_every: int = 1, model: str = "HERO8 Black") -> dict:
+    """A HERO8-style MP4: the session's video + a GPMF track with its IMU (ORIN/MTRX "YxZ").
+
+    ``accel_every`` = 2 writes the accelerometer at half the gyro's rate in the same payloads, as a
+    HERO5 does (its samples sit at 2·k/IMU_HZ, evenly spread like the gyro's)."""
     s = open_session(session)
     copy_video(session, dst, s.fps)
     t_imu = s.arrays("imu")["t_ns"] * 1e-9
@@ -56,7 +60,7 @@ def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: 
     # camera → normalised n = Rᵀ·v with the importer's mapping for this model (GoPro's, unmeasured for
     # the HERO8); the camera stores raw channels so that the matrix (rows: out_x = in_y,
     # out_y = −in_x, out_z = in_z) gives n back: raw = (−n_y, n_x, n_z).
-    R_gopro = camera_axes("GoPro", "HERO8 Black")[0]
+    R_gopro = camera_axes("GoPro", model)[0]
     mtrx = np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]], dtype=np.float64)
     def raw(v: np.ndarray, scal: int) -> np.ndarray:
         n = v @ R_gopro  # = (Rᵀ v)ᵀ for each row
@@ -68,9 +72,10 @@ def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: 
     for k in range(0, len(grid), per):
         n = min(per, len(grid) - k)
         total += n
-        payloads.append(gpmf_payload(int(round(k / IMU_HZ * 1e6)), total, g_raw[k:k + n], a_raw[k:k + n], gscal, ascal, mtrx, "HERO8 Black"))
+        payloads.append(gpmf_payload(int(round(k / IMU_HZ * 1e6)), total, g_raw[k:k + n], a_raw[k:k + n:accel_every], gscal,
+                                     ascal, mtrx, model))
         durations.append(int(round(n / IMU_HZ * 1000)))
-    add_gpmf_track(dst, payloads, durations, udta_gpmf("HERO8 Black", stabilised, "W", 122.6))
+    add_gpmf_track(dst, payloads, durations, udta_gpmf(model, stabilised, "W", 122.6))
     off = truth(session)["imu"]["offset_ms"]
     return {"mp4": dst, "expected_offset_ms": off - g0 * 1e3, "grid_s": grid - g0,
             "gyro": gyro, "accel": acc, "quant": (1 / gscal, 1 / ascal)}
