@@ -396,3 +396,75 @@ def test_camera_store_without_objects_audits_and_exports(source, tmp_path):
     r = run(app, ["export", str(d / "episodes"), "--use", "research", "--out", str(tmp_path / "x")])
     cleared = audit["summary"]["usable_research"]
     assert (r.exit_code == 0) == (cleared == 1), r.output
+
+
+def _rotated_imu_csv(fx: dict, R_camera_imu: np.ndarray, dst: Path) -> Path:
+    """The fixture's IMU CSV as a sensor mounted with other axes would log it: v_imu = Rᵀ·v_camera."""
+    import pyarrow.csv as pcsv
+
+    t = pcsv.read_csv(fx["imu"]).to_pydict()
+    g = np.c_[t["gyro_x"], t["gyro_y"], t["gyro_z"]] @ R_camera_imu
+    a = np.c_[t["acc_x"], t["acc_y"], t["acc_z"]] @ R_camera_imu
+    lines = ["timestamp,gyro_x,gyro_y,gyro_z,acc_x,acc_y,acc_z"]
+    lines += [",".join(f"{x:.9f}" for x in (t["timestamp"][i], *g[i], *a[i])) for i in range(len(g))]
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+GENERIC_MAP = {"t": "timestamp", "gx": "gyro_x", "gy": "gyro_y", "gz": "gyro_z", "ax": "acc_x", "ay": "acc_y", "az": "acc_z"}
+
+
+def test_generic_imu_to_camera_from_kalibr_euroc_or_the_option(source, tmp_path):
+    """A visual-inertial recording whose IMU is turned 90° from the camera: the calibration's extrinsics are used."""
+    from egoworld.cli import app
+
+    R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # R_camera_imu
+    fx = build.generic_files(source, tmp_path / "in")
+    imu = _rotated_imu_csv(fx, R, tmp_path / "imu_rot.csv")
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, [0.01, 0.02, 0.0]
+    kalibr = tmp_path / "camchain.yaml"
+    rig = open_session(source).meta["rig"]
+    kalibr.write_text("cam0:\n  camera_model: pinhole\n  intrinsics: [%f, %f, %f, %f]\n  distortion_model: radtan\n"
+                      "  distortion_coeffs: [0, 0, 0, 0]\n  resolution: [%d, %d]\n  T_cam_imu:\n%s" % (
+                          *(rig["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")), rig["width"], rig["height"],
+                          "".join(f"  - {list(map(float, row))}\n" for row in T)))
+    kw = dict(imu=imu, time_unit="ms", colmap=GENERIC_MAP, gyro_unit="deg/s", accel_unit="g")
+    s = open_session(import_generic(fx["mp4"], tmp_path / "k", camera_file=kalibr, **kw))
+    assert np.allclose(s.meta["rig"]["imu"]["R_camera_imu"], R) and "Kalibr" in s.meta["rig"]["imu"]["source"]
+    assert s.meta["provenance"]["imu_to_camera"]["source"] == s.meta["rig"]["imu"]["source"]
+    fits = clock_fits(s.path, tmp_path / "sync_k")
+    assert fits["imu"]["verdict"] == "ok" and abs(fits["imu"]["offset_ms"] - fx["expected"]["imu"]) < QUARTER_FRAME_MS
+    # Without the extrinsics the rotation is identity, and session.json says it was assumed: sync cannot match.
+    plain = open_session(import_generic(fx["mp4"], tmp_path / "p", hfov_deg=70.0, **kw))
+    assert "assumed identity" in plain.meta["rig"]["imu"]["source"]
+    assert clock_fits(plain.path, tmp_path / "sync_p")["imu"]["peak_ncc"] < fits["imu"]["peak_ncc"] - 0.2
+    # EuRoC sensor.yaml: intrinsics + T_BS (the camera in the IMU frame) through --camera
+    euroc = tmp_path / "sensor.yaml"
+    r = s.meta["rig"]
+    euroc.write_text("sensor_type: camera\nT_BS:\n  cols: 4\n  rows: 4\n  data: %s\nrate_hz: 30\nresolution: [%d, %d]\n"
+                     "camera_model: pinhole\nintrinsics: [%f, %f, %f, %f]\ndistortion_model: radial-tangential\n"
+                     "distortion_coefficients: [0, 0, 0, 0]\n" % ([float(x) for x in np.linalg.inv(T).ravel()], r["width"], r["height"],
+                                                                   *(r["intrinsics"][k] for k in ("fx", "fy", "cx", "cy"))))
+    e = open_session(import_generic(fx["mp4"], tmp_path / "e", camera_file=euroc, **kw))
+    assert np.allclose(e.meta["rig"]["imu"]["R_camera_imu"], R, atol=1e-9) and "T_BS" in e.meta["rig"]["imu"]["source"]
+    # --imu-to-camera on the command line: 9 numbers; a matrix that is no rotation is refused, named
+    base = ["import", "generic", str(fx["mp4"]), "--imu", str(imu), "--time-unit", "ms", "--gyro-unit", "deg/s",
+            "--accel-unit", "g", "--map", ",".join(f"{k}={v}" for k, v in GENERIC_MAP.items()), "--hfov", "70"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "o"), "--imu-to-camera", "0,-1,0,1,0,0,0,0,1"])
+    assert res.exit_code == 0, res.output
+    o = open_session(tmp_path / "o")
+    assert np.allclose(o.meta["rig"]["imu"]["R_camera_imu"], R) and o.meta["rig"]["imu"]["source"] == "stated with --imu-to-camera"
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--imu-to-camera", "1,1,0,0,1,0,0,0,1"])
+    assert res.exit_code == 2 and "not a rotation" in res.output
+
+
+def test_import_help_is_one_subcommand_per_format():
+    from egoworld.cli import app
+
+    out = CliRunner().invoke(app, ["import", "camera", "--help"]).output
+    assert "--stabilised" in out and "--telemetry" in out
+    for other in ("--mps", "--state-map", "--hdf5", "--imu-to-camera", "--episode"):
+        assert other not in out
+    listing = CliRunner().invoke(app, ["import", "--help"]).output
+    assert all(f in listing for f in ("camera", "generic", "egodex", "aria", "lerobot"))
