@@ -183,6 +183,22 @@ def stream_time(t_video, offset, drift, t_at=0.0):
     return t_video + offset + drift * (t_video - t_at)
 
 
+def video_time(t_stream, offset, drift):
+    """The inverse of ``stream_time``: the video time of stream times."""
+    return (t_stream - offset) / (1 + drift)
+
+
+def inverse_model(offset: float, drift: float) -> tuple[float, float]:
+    """(offset, drift) of the inverse mapping, video time as a ``stream_time`` of stream time."""
+    return -offset / (1 + drift), 1 / (1 + drift) - 1
+
+
+def compose_models(outer: tuple[float, float], inner: tuple[float, float]) -> tuple[float, float]:
+    """(offset, drift) of ``stream_time(stream_time(t, *inner), *outer)`` — a clock seen through another."""
+    (o2, d2), (o1, d1) = outer, inner
+    return (1 + d2) * o1 + o2, (1 + d2) * (1 + d1) - 1
+
+
 def model_offset(lag_at: float, drift: float, t_at: float) -> float:
     """The ``offset`` of ``stream_time`` (at 0) whose lag is ``lag_at`` at ``t_at``; also the offset on
     absolute times of a fit made on times relative to ``t_at`` (both are ``lag − drift·t_at``)."""
