@@ -153,7 +153,7 @@ def apply_stabilisation(rig: dict, fits: dict[str, ClockFit], limits: Limits = L
             if on and f.verdict == FAILED:
                 detail = f" ({stab['detail']})" if stab.get("detail") else ""
                 out[clock] = replace(f, reason=f"in-camera stabilisation is on{detail}: the picture is warped against "
-                                               f"the camera's motion, so it cannot be matched with the gyro — {f.reason}")
+                                               f"the camera's motion, so it cannot be matched with the motion stream — {f.reason}")
             continue
         f = replace(f)
         notes = [f.reason] if f.reason and f.verdict != OK else []

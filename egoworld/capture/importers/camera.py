@@ -49,11 +49,11 @@ from egoworld.capture.importers.common import (
 #     (the pan axis; every candidate with that row ties at 0.98); x = −n_y and z = −n_z from the
 #     partial correlations of the two small axes (0.10, 0.21; the alternatives ≤ 0.09) and from
 #     the accelerometer (gravity along n_x: the horizon is level in the picture);
-#   HERO7 Black (hero7.mp4, HyperSmooth): the same matrix, 0.50 vs 0.27 for the next candidate
+#   HERO7 Black (hero7.mp4, HyperSmooth): the same matrix, 0.44 vs 0.27 for the next candidate
 #     (rotation over 0.5 s, which HyperSmooth leaves in the picture);
 #   GoPro Max, hero mode (max-heromode.mp4, HyperSmooth + horizon levelling): a matrix turned 90°
-#     about the vertical, 0.64 vs 0.60 for the HERO5/7 one.
-# Other models fall back to the HERO5/7 matrix (said so in rig.imu.axes_source): a wrong mapping
+#     about the vertical, 0.65 vs 0.61 for the HERO5/7 one.
+# Other models fall back to the HERO5/7 matrix (said so in rig.imu.source): a wrong mapping
 # shows as a low sync correlation and a failed verdict, never as a confident wrong offset.
 R_GOPRO = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 GOPRO_AXES: dict[str, np.ndarray] = {
