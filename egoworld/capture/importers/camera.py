@@ -66,7 +66,7 @@ GOPRO_AXES: dict[str, np.ndarray] = {
 R_CAMERA_NORMALIZED = np.diag([1.0, -1.0, -1.0])
 
 GOPRO_FOV_MODES = {"W": "wide", "S": "superview", "L": "linear", "N": "narrow", "M": "medium", "H": "hyperview",
-                   "X": "max superview"}
+                   "X": "max superview"}  # 'M' is Medium on HERO5–7 and Max SuperView on the MAX (lens_mode)
 # GoPro's published horizontal FOV (degrees, 16:9 video) per lens mode, used as an equidistant
 # (fisheye-like) lens when there is no calibration: nominal values, so marked as assumed.
 GOPRO_HFOV_DEG = {"wide": 118.2, "superview": 122.6, "linear": 85.8, "medium": 94.4, "narrow": 64.4,
@@ -292,14 +292,23 @@ def read_sensor_logger(files: dict[str, Path]) -> dict:
             "dropped_outside_accel": int((~inside).sum())}
 
 
+def lens_mode(settings: dict[str, Any], model: str | None) -> str | None:
+    """The GoPro lens mode (``VFOV``) in words; None if the file does not say."""
+    code = settings.get("VFOV")
+    if code is None:
+        return None
+    if str(code) == "M" and "max" in str(model or "").lower():
+        return "max superview"
+    return GOPRO_FOV_MODES.get(str(code), str(code))
+
+
 def camera_intrinsics(settings: dict[str, Any], w: int, h: int, camera_file: str | Path | None,
-                      hfov_deg: float | None) -> dict:
+                      hfov_deg: float | None, mode: str | None = None) -> dict:
     """The lens: a calibration file; else the camera's own FOV data (GPMF ``ZFOV``, or the lens mode's
     published FOV); else ``--hfov`` / 90°. Everything but a calibration is marked ``assumed``."""
     if camera_file:
         return {**load_camera_file(Path(camera_file), w, h), "assumed": False}
     zfov = settings.get("ZFOV")
-    mode = GOPRO_FOV_MODES.get(str(settings.get("VFOV")))
     if hfov_deg is None and isinstance(zfov, (int, float)) and 10 < zfov < 179:
         f = np.hypot(w, h) / 2 / np.tan(np.radians(zfov) / 2)
         return {"intrinsics": {"fx": f, "fy": f, "cx": w / 2, "cy": h / 2}, "assumed": True,
@@ -352,12 +361,13 @@ def import_camera(src: str | Path, out: str | Path, consent: str | None = None, 
         check_imu_units(gyro, accel, tel_path)
 
     w, h, fps = video["width"], video["height"], video["fps"] or 30.0
-    cam = camera_intrinsics(settings, w, h, camera_file, hfov_deg)
+    mode = lens_mode(settings, parser.model)
+    cam = camera_intrinsics(settings, w, h, camera_file, hfov_deg, mode)
     stab = stabilisation(settings, stabilised)
     rate = float(1e9 / np.median(np.diff(t_ns)))
     sid = session_id or session_id_for(src)
     consent_rec, status = consent_record(consent, subject_id="unknown")
-    lens = {"fov_mode": GOPRO_FOV_MODES.get(str(settings.get("VFOV")), settings.get("VFOV")),
+    lens = {"fov_mode": mode,
             "diagonal_fov_deg": settings.get("ZFOV"), "lens_info": settings.get("lens_info") or settings.get("lensprofile")}
     R_ci, axes_source = camera_axes(parser.camera, parser.model)
     if logger is not None:
