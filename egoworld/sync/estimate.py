@@ -558,7 +558,7 @@ def _agreement(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: floa
         v = p.rate[ok]
         v, g = v - v.mean(0), g - g.mean(0)
         num, den_v, den_g = num + float(np.sum(v * g)), den_v + float(np.sum(v * v)), den_g + float(np.sum(g * g))
-    return num / np.sqrt(den_v * den_g) if den_v > 0 and den_g > 0 else 0.0
+    return float(num / np.sqrt(den_v * den_g)) if den_v > 0 and den_g > 0 else 0.0
 
 
 def robust_line(t: np.ndarray, y: np.ndarray, sigma: np.ndarray, fit_drift: bool = True, iters: int = 20,
