@@ -136,12 +136,14 @@ def _to_video_clock(sync: dict | None, clock: str, t_stream_s: np.ndarray) -> tu
         return t_stream_s, False
     segs = c["segments"]
     starts_video = np.array([-np.inf if s["start_s"] is None else s["start_s"] for s in segs])
-    starts_stream = np.array([(1 + s["drift_ppm"] * 1e-6) * v + s["offset_ms"] * 1e-3 if np.isfinite(v) else -np.inf
+    from egoworld.sync.estimate import stream_time, video_time
+
+    starts_stream = np.array([stream_time(v, s["offset_ms"] * 1e-3, s["drift_ppm"] * 1e-6) if np.isfinite(v) else -np.inf
                               for s, v in zip(segs, starts_video)])
     i = np.clip(np.searchsorted(starts_stream, t_stream_s, side="right") - 1, 0, len(segs) - 1)
     off = np.array([s["offset_ms"] * 1e-3 for s in segs])[i]
     drift = np.array([s["drift_ppm"] * 1e-6 for s in segs])[i]
-    return (t_stream_s - off) / (1 + drift), True
+    return video_time(t_stream_s, off, drift), True
 
 
 def find_sync(session_path: Path, session_id: str) -> dict | None:

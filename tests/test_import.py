@@ -18,7 +18,14 @@ from scipy.spatial.transform import Rotation as R
 from typer.testing import CliRunner
 
 from egoworld.capture.importers.aria import import_aria
-from egoworld.capture.importers.camera import R_CAMERA_NORMALIZED, import_camera
+from egoworld.capture.importers.camera import (
+    GOPRO_AXES,
+    R_CAMERA_NORMALIZED,
+    camera_axes,
+    import_camera,
+    split_rates,
+    stabilisation,
+)
 from egoworld.capture.importers.common import ImportFormatError, load_camera_file
 from egoworld.capture.importers.egodex import import_egodex
 from egoworld.capture.importers.generic import import_generic
@@ -59,7 +66,8 @@ def test_gopro_gpmf_import_and_sync(source, tmp_path):
     assert rig["camera_make"] == "GoPro" and rig["camera_name"] == "HERO8 Black"
     assert rig["lens"]["fov_mode"] == "wide" and abs(rig["lens"]["diagonal_fov_deg"] - 122.6) < 1e-3
     assert rig["stabilization"]["in_camera"] is False
-    assert np.allclose(rig["imu"]["R_camera_imu"], R_CAMERA_NORMALIZED)
+    assert np.allclose(rig["imu"]["R_camera_imu"], camera_axes("GoPro", "HERO8 Black")[0])
+    assert "not measured" in rig["imu"]["source"] and rig["fov_assumed"] is True  # --hfov is not a calibration
     assert s.consent["scopes"] == ["research"] and s.meta["consent_status"] == "research"
     # streams match the originals (int16 quantisation of the GPMF counts)
     a = s.arrays("imu")
@@ -322,3 +330,141 @@ def test_consent_file_and_cli(source, tmp_path):
     r = CliRunner().invoke(app, ["import", "camera", str(fx["mp4"]), "--out", str(tmp_path / "t"), "--consent", str(consent)])
     assert r.exit_code == 2 and "consent.yaml" in r.output and "unknown consent scopes" in r.output
     assert not (tmp_path / "t").exists()
+
+
+# ---------------------------------------------------------------- real-camera behaviours, on fixtures
+
+
+def test_gopro_mixed_rate_imu_keeps_every_gyro_sample_and_accel_times(source, tmp_path):
+    """A HERO5 logs the accelerometer at half the gyro's rate in the same payloads: every gyro sample is
+    kept, and the accelerometer lands at its own times (paired by index it ran twice as fast)."""
+    fx = build.gopro_mp4(source, tmp_path / "GOPR0001.MP4", accel_every=2, model="HERO5 Black")
+    s = open_session(import_camera(fx["mp4"], tmp_path / "s", hfov_deg=70.0))
+    rig, a = s.meta["rig"], s.arrays("imu")
+    assert len(a["t_ns"]) == len(fx["grid_s"]) and np.allclose(a["t_ns"] * 1e-9, fx["grid_s"], atol=1e-6)
+    assert abs(s.meta["provenance"]["accel_rate_hz"] - build.IMU_HZ / 2) < 0.5
+    R = np.asarray(rig["imu"]["R_camera_imu"])
+    assert np.allclose(R, GOPRO_AXES["HERO5 Black"]) and rig["imu"]["source"].startswith("measured")
+    acc_cam = np.c_[a["ax"], a["ay"], a["az"]] @ R.T
+    err = np.abs(acc_cam - fx["accel"])  # interpolated between its own samples; at the very end the spread over the
+    assert np.median(err) < 0.01 and np.max(err) < 0.1  # file is off by ≤ 1 gyro period (odd sample count)
+    paired = np.abs(fx["accel"][::2][: len(err) // 2] - fx["accel"][: len(err) // 2])  # what pairing by index gives
+    assert np.median(paired) > 10 * np.median(err)
+    fits = clock_fits(s.path, tmp_path / "sync")
+    assert fits["imu"]["verdict"] == "ok" and abs(fits["imu"]["offset_ms"] - fx["expected_offset_ms"]) < QUARTER_FRAME_MS
+
+
+def test_split_rates_spreads_each_stream_over_the_file():
+    rows = [{"timestamp_ms": 2.5 * i, "gyro": (float(i), 0.0, 0.0), "accl": (float(i), 0.0, 9.8) if i < 4 else None}
+            for i in range(8)]
+    out = split_rates(rows, Path("x.mp4"))
+    assert np.allclose(out["t_s"], 0.0025 * np.arange(8)) and out["accel_rate_hz"] == pytest.approx(200.0)
+    # accel sample j is at 5 ms·j: at gyro time 7.5 ms it is halfway between samples 1 and 2
+    assert out["accel"][3, 0] == pytest.approx(1.5) and out["accel"][-1, 0] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("settings, on, words", [
+    ({"EISA": "N"}, False, "off"),  # HERO5: EISA only, 'N' = off (it read as on before)
+    ({"EISE": "N", "EISA": "N/A"}, False, "off"),
+    ({"EISE": "Y", "EISA": "HS EIS"}, True, "HyperSmooth (HS EIS)"),
+    ({"EISE": "Y", "EISA": "HS HLevel"}, True, "HyperSmooth (HS HLevel)"),
+    ({"EISA": "Y"}, True, "electronic stabilisation"),
+])
+def test_gopro_stabilisation_flags(settings, on, words):
+    stab = stabilisation(settings, "auto")
+    assert stab["in_camera"] is on and words in stab["detail"] and stab["source"] == "GPMF"
+
+
+def test_camera_store_without_objects_audits_and_exports(source, tmp_path):
+    """Imported camera sessions have no objects: the audit's object × task map is empty, and used to crash."""
+    from egoworld.cli import app
+
+    fx = build.gopro_mp4(source, tmp_path / "clip.mp4")
+    d = tmp_path / "D"
+    run = CliRunner().invoke
+    assert run(app, ["import", "camera", str(fx["mp4"]), "--out", str(d / "clip"), "--consent", "research"]).exit_code == 0
+    assert run(app, ["sync", str(d)]).exit_code == 0
+    r = run(app, ["episodes", str(d)])
+    assert r.exit_code == 0 and "wrote 1 episodes" in r.output, r.output
+    r = run(app, ["audit", str(d / "episodes")])
+    assert r.exit_code == 0, r.output
+    audit = json.loads((d / "episodes" / "audit.json").read_text())
+    assert audit["summary"]["episodes"] == 1 and audit["coverage"]["by"]["objects"]["frames"] == {}
+    assert "no cells" in (d / "episodes" / "report.html").read_text()
+    cap = audit["capture"][0]
+    assert cap["checks"]["fov_h"]["assumed"] is True and any("ZFOV" in n for n in cap["notes"])
+    r = run(app, ["export", str(d / "episodes"), "--use", "research", "--out", str(tmp_path / "x")])
+    cleared = audit["summary"]["usable_research"]
+    assert (r.exit_code == 0) == (cleared == 1), r.output
+
+
+def _rotated_imu_csv(fx: dict, R_camera_imu: np.ndarray, dst: Path) -> Path:
+    """The fixture's IMU CSV as a sensor mounted with other axes would log it: v_imu = Rᵀ·v_camera."""
+    import pyarrow.csv as pcsv
+
+    t = pcsv.read_csv(fx["imu"]).to_pydict()
+    g = np.c_[t["gyro_x"], t["gyro_y"], t["gyro_z"]] @ R_camera_imu
+    a = np.c_[t["acc_x"], t["acc_y"], t["acc_z"]] @ R_camera_imu
+    lines = ["timestamp,gyro_x,gyro_y,gyro_z,acc_x,acc_y,acc_z"]
+    lines += [",".join(f"{x:.9f}" for x in (t["timestamp"][i], *g[i], *a[i])) for i in range(len(g))]
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+GENERIC_MAP = {"t": "timestamp", "gx": "gyro_x", "gy": "gyro_y", "gz": "gyro_z", "ax": "acc_x", "ay": "acc_y", "az": "acc_z"}
+
+
+def test_generic_imu_to_camera_from_kalibr_euroc_or_the_option(source, tmp_path):
+    """A visual-inertial recording whose IMU is turned 90° from the camera: the calibration's extrinsics are used."""
+    from egoworld.cli import app
+
+    R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # R_camera_imu
+    fx = build.generic_files(source, tmp_path / "in")
+    imu = _rotated_imu_csv(fx, R, tmp_path / "imu_rot.csv")
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, [0.01, 0.02, 0.0]
+    kalibr = tmp_path / "camchain.yaml"
+    rig = open_session(source).meta["rig"]
+    kalibr.write_text("cam0:\n  camera_model: pinhole\n  intrinsics: [%f, %f, %f, %f]\n  distortion_model: radtan\n"
+                      "  distortion_coeffs: [0, 0, 0, 0]\n  resolution: [%d, %d]\n  T_cam_imu:\n%s" % (
+                          *(rig["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")), rig["width"], rig["height"],
+                          "".join(f"  - {list(map(float, row))}\n" for row in T)))
+    kw = dict(imu=imu, time_unit="ms", colmap=GENERIC_MAP, gyro_unit="deg/s", accel_unit="g")
+    s = open_session(import_generic(fx["mp4"], tmp_path / "k", camera_file=kalibr, **kw))
+    assert np.allclose(s.meta["rig"]["imu"]["R_camera_imu"], R) and "Kalibr" in s.meta["rig"]["imu"]["source"]
+    assert s.meta["provenance"]["imu_to_camera"]["source"] == s.meta["rig"]["imu"]["source"]
+    fits = clock_fits(s.path, tmp_path / "sync_k")
+    assert fits["imu"]["verdict"] == "ok" and abs(fits["imu"]["offset_ms"] - fx["expected"]["imu"]) < QUARTER_FRAME_MS
+    # Without the extrinsics the rotation is identity, and session.json says it was assumed: sync cannot match.
+    plain = open_session(import_generic(fx["mp4"], tmp_path / "p", hfov_deg=70.0, **kw))
+    assert "assumed identity" in plain.meta["rig"]["imu"]["source"]
+    assert clock_fits(plain.path, tmp_path / "sync_p")["imu"]["peak_ncc"] < fits["imu"]["peak_ncc"] - 0.2
+    # EuRoC sensor.yaml: intrinsics + T_BS (the camera in the IMU frame) through --camera
+    euroc = tmp_path / "sensor.yaml"
+    r = s.meta["rig"]
+    euroc.write_text("sensor_type: camera\nT_BS:\n  cols: 4\n  rows: 4\n  data: %s\nrate_hz: 30\nresolution: [%d, %d]\n"
+                     "camera_model: pinhole\nintrinsics: [%f, %f, %f, %f]\ndistortion_model: radial-tangential\n"
+                     "distortion_coefficients: [0, 0, 0, 0]\n" % ([float(x) for x in np.linalg.inv(T).ravel()], r["width"], r["height"],
+                                                                   *(r["intrinsics"][k] for k in ("fx", "fy", "cx", "cy"))))
+    e = open_session(import_generic(fx["mp4"], tmp_path / "e", camera_file=euroc, **kw))
+    assert np.allclose(e.meta["rig"]["imu"]["R_camera_imu"], R, atol=1e-9) and "T_BS" in e.meta["rig"]["imu"]["source"]
+    # --imu-to-camera on the command line: 9 numbers; a matrix that is no rotation is refused, named
+    base = ["import", "generic", str(fx["mp4"]), "--imu", str(imu), "--time-unit", "ms", "--gyro-unit", "deg/s",
+            "--accel-unit", "g", "--map", ",".join(f"{k}={v}" for k, v in GENERIC_MAP.items()), "--hfov", "70"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "o"), "--imu-to-camera", "0,-1,0,1,0,0,0,0,1"])
+    assert res.exit_code == 0, res.output
+    o = open_session(tmp_path / "o")
+    assert np.allclose(o.meta["rig"]["imu"]["R_camera_imu"], R) and o.meta["rig"]["imu"]["source"] == "stated with --imu-to-camera"
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--imu-to-camera", "1,1,0,0,1,0,0,0,1"])
+    assert res.exit_code == 2 and "not a rotation" in res.output
+
+
+def test_import_help_is_one_subcommand_per_format():
+    from egoworld.cli import app
+
+    out = CliRunner().invoke(app, ["import", "camera", "--help"]).output
+    assert "--stabilised" in out and "--telemetry" in out
+    for other in ("--mps", "--state-map", "--hdf5", "--imu-to-camera", "--episode"):
+        assert other not in out
+    listing = CliRunner().invoke(app, ["import", "--help"]).output
+    assert all(f in listing for f in ("camera", "generic", "egodex", "aria", "lerobot"))

@@ -215,6 +215,26 @@ def test_aria_hands(source, tmp_path, landmarks):
     assert abs(fits["tracker"]["offset_ms"] - fx["expected_offset_ms"]) < QUARTER_FRAME_MS
 
 
+def test_aria_versioned_hand_files_and_another_recordings_landmarks(source, tmp_path):
+    """The layout of a real MPS folder (tests/test_real_aria.py): ``trajectory/`` instead of ``slam/``,
+    ``*_v2.csv`` hand files, and landmark files of another recording beside them, which are skipped."""
+    import shutil
+
+    fx = build.aria_mps(source, tmp_path / "aria")
+    more.aria_hands(source, fx["mps"], fx["start_us"], R_DC, T_DC, landmarks=False)
+    mps = fx["mps"]
+    (mps / "slam").rename(mps / "trajectory")
+    (mps / "hand_tracking" / "wrist_and_palm_poses.csv").rename(mps / "hand_tracking" / "wrist_and_palm_poses_v2.csv")
+    other = tmp_path / "other"
+    more.aria_hands(source, other, fx["start_us"] + 3_600_000_000, R_DC, T_DC, landmarks=True)  # an hour later
+    shutil.copy(other / "hand_tracking" / "hand_tracking_results.csv", mps / "hand_tracking" / "hand_tracking_results_v2.csv")
+    s = open_session(import_aria(fx["mp4"], tmp_path / "s", mps, video_start_us=fx["start_us"]))
+    assert s.meta["rig"]["hands_keypoints"] == "wrist_only"
+    assert s.meta["provenance"]["hands"].endswith("wrist_and_palm_poses_v2.csv")
+    assert "skipped hand_tracking_results_v2.csv" in s.meta["rig"]["hands_filled"]
+    assert s.meta["provenance"]["trajectory"].endswith("trajectory/closed_loop_trajectory.csv")
+
+
 def test_aria_hands_bad_inputs(source, tmp_path):
     fx = build.aria_mps(source, tmp_path / "aria")
     hx = more.aria_hands(source, fx["mps"], fx["start_us"], R_DC, T_DC, landmarks=True)

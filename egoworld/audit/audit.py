@@ -113,8 +113,9 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
         capture.append({"session_id": s["session_id"], **c})
         sync.append({"session_id": s["session_id"], **y, "max_abs_drift_ppm": s["sync"].get("max_abs_drift_ppm"),
                      "max_residual_ms": s["sync"].get("max_residual_ms")})
-        if c["verdict"] != "pass" or y["verdict"] != "ok":
+        if c["verdict"] != "pass" or y["verdict"] != "ok" or c.get("notes"):
             flagged.append({"session_id": s["session_id"], "capture": c["reasons"], "sync": y["reasons"],
+                            "assumed": c.get("notes") or [],
                             "in_store": s.get("episode_index") is not None, "excluded": s.get("excluded")})
     in_store = [dict(s, _frames=int((s.get("capture") or {}).get("frames_nominal") or 0)) for s in sessions
                 if s.get("episode_index") is not None]

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         con.print(f"{sm['sessions']} sessions, {sm['episodes']} episodes, {sm['hours'] * 60:.1f} min; "
                   f"usable research {sm['usable_research']}, commercial {sm['usable_commercial']}")
         for f in result["flagged"]:
-            con.print(f"[red]flagged[/red] {f['session_id']}: " + "; ".join(f["capture"] + f["sync"]))
+            con.print(f"[red]flagged[/red] {f['session_id']}: " + "; ".join(f["capture"] + f["sync"] + f.get("assumed", [])))
         con.print(f"wrote {folder / 'audit.json'}" + (f" and {folder / 'report.html'}" if html else ""))
 
     @app.command("export")

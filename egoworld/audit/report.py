@@ -106,7 +106,8 @@ def _motion_hist(audit: dict) -> list[tuple[str, str]]:
                     axs[k].hist(v, bins=40, range=(0, float(np.percentile(v, 99.5)) + 1e-6), histtype="step", label=task, density=True)
             axs[k].set_xlabel(label)
         axs[0].set_ylabel("density")
-        axs[-1].legend(fontsize=8)
+        if axs[-1].get_legend_handles_labels()[0]:  # a camera-only store has no wrists
+            axs[-1].legend(fontsize=8)
         out.append(("Action-space coverage: motion magnitudes per task", png(fig)))
     return out
 
@@ -168,8 +169,9 @@ def summary_cards(audit: dict) -> str:
 def flagged_html(audit: dict) -> str:
     if not audit["flagged"]:
         return "<p>None: every session meets the capture standard and the sync thresholds.</p>"
-    return table(["session", "capture standard", "sync", "in store"],
+    return table(["session", "capture standard", "sync", "assumed values", "in store"],
                  [[f["session_id"], "; ".join(f["capture"]) or "pass", "; ".join(f["sync"]) or "ok",
+                   "; ".join(f.get("assumed") or []) or "none",
                    "yes" if f["in_store"] else f"no — {f['excluded']}"] for f in audit["flagged"]])
 
 
@@ -188,9 +190,9 @@ def capture_html(audit: dict) -> str:
         rows.append([c["session_id"], mark(c["verdict"] == "pass"), val("fps_declared"), val("fps_measured"),
                      "×".join(map(str, val("resolution") or [])), val("brightness"), val("sharpness"),
                      None if val("dropped_frames") is None else f"{val('dropped_frames'):.2%}",
-                     html.escape("; ".join(c["reasons"]))])
+                     html.escape("; ".join(c["reasons"])), html.escape("; ".join(c.get("notes") or []))])
     parts.append(table(["session", "verdict", "fps", "measured fps", "resolution", "brightness", "sharpness",
-                        "dropped", "reasons"], rows, raw_cols={1, 8}))
+                        "dropped", "reasons", "assumed values"], rows, raw_cols={1, 8}))
     return "\n".join(parts)
 
 
@@ -225,6 +227,10 @@ def coverage_html(audit: dict, fps: float, maps: tuple[tuple[str, str], ...] = C
     for key, title in maps:
         cells = cov.get(key)
         if not cells:
+            continue
+        if not cells.get("rows") or not cells.get("cols"):  # e.g. sessions with no objects: nothing to cross
+            parts.append(f"<p class='small'><b>{html.escape(title)}</b> — no cells: "
+                         f"{html.escape(cells.get('why') or 'one of the two factors has no values in this store')}</p>")
             continue
         parts.append(f"<figure>{img(heatmap(cells, title, fps), title)}<figcaption>{title}</figcaption></figure>")
         parts.append(f"<p class='small'><b>{title}</b> — empty cells ({len(cells['empty'])}): "

@@ -121,11 +121,19 @@ def evaluate_capture(spec: dict, session: dict) -> dict:
     check("resolution", [w, h], w is not None and h is not None and w >= r["min_width"] and h >= r["min_height"],
           f"resolution {w}×{h} is below the minimum {r['min_width']}×{r['min_height']}")
     fov = rig.get("fov_deg") or {}
+    assumed = rig.get("fov_assumed") is True
+    notes: list[str] = []
     for axis in ("h", "v"):
         lo, hi = spec["fov_deg"][axis]
         v = fov.get(axis)
+        name = "horizontal" if axis == "h" else "vertical"
+        if assumed and v is not None:  # an importer's guess cannot fail (or pass) the standard: say so instead
+            checks[f"fov_{axis}"] = {"value": v, "ok": None, "assumed": True}
+            notes.append(f"{name} FOV {float(v):.1f}° is assumed, not measured ({rig.get('intrinsics_source') or 'no calibration'})"
+                         + ("" if lo <= float(v) <= hi else f"; it would be outside [{lo}, {hi}]°"))
+            continue
         check(f"fov_{axis}", v, v is not None and lo <= float(v) <= hi,
-              f"{'horizontal' if axis == 'h' else 'vertical'} FOV {v}° outside [{lo}, {hi}]°")
+              f"{name} FOV {v if v is None else round(float(v), 1)}° outside [{lo}, {hi}]°")
     model = rig.get("camera_model")
     check("camera_model", model, model in spec["camera_models"],
           f"camera model {model!r} not in the standard's {spec['camera_models']}")
@@ -146,7 +154,7 @@ def evaluate_capture(spec: dict, session: dict) -> dict:
               f"blurred: sharpness (variance of the Laplacian) {s:.1f} below {spec['min_sharpness']}")
     if cap.get("error"):
         check("readable", False, False, f"cannot measure: {cap['error']}")
-    return {"verdict": "pass" if not reasons else "fail", "reasons": reasons, "checks": checks}
+    return {"verdict": "pass" if not reasons else "fail", "reasons": reasons, "checks": checks, "notes": notes}
 
 
 def evaluate_sync(spec: dict, session: dict) -> dict:

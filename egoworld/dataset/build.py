@@ -71,6 +71,7 @@ def encode_video(path: Path, frames: list[np.ndarray], fps: float, gop: int = DE
     with atomic_path(path, ".mp4") as tmp:
         c = av.open(str(tmp), mode="w", format="mp4")
         try:
+            fps = L.timeline_fps(fps)
             s = c.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             s.width, s.height, s.pix_fmt = w, h, "yuv420p"
             s.time_base = TIME_BASE
@@ -176,7 +177,7 @@ def session_info(session: Session, aligned_root: Path) -> SessionInfo:
         place=str(meta["place"]["id"]), person=str(meta["person"]["id"]),
         objects=[str(o["id"]) for o in meta["objects"]], task=str(task["id"]),
         task_text=str(task.get("description") or task["id"]),
-        rig={k: meta["rig"].get(k) for k in ("fps", "width", "height", "camera_model", "fov_deg")},
+        rig={k: meta["rig"].get(k) for k in ("fps", "width", "height", "camera_model", "fov_deg", "fov_assumed", "intrinsics_source")},
         consent=session.consent, consent_file=str(session.path / "consent.json"), sync=_sync_summary(sync),
     )
 
@@ -528,7 +529,7 @@ def unreadable_info(path: Path, error: SessionError) -> SessionInfo:
         place=ident("place"), person=ident("person"),
         objects=[str(o.get("id")) for o in objects if isinstance(o, dict)], task=ident("task"),
         task_text=str(task.get("description") or task.get("id") or "unknown"),
-        rig={k: rig.get(k) for k in ("fps", "width", "height", "camera_model", "fov_deg")}, consent=None,
+        rig={k: rig.get(k) for k in ("fps", "width", "height", "camera_model", "fov_deg", "fov_assumed", "intrinsics_source")}, consent=None,
         consent_file=str(path.resolve() / "consent.json"),
         sync={"verdict": "failed", "reason": "session unreadable", "max_abs_drift_ppm": None, "max_residual_ms": None,
               "min_confidence": None, "max_sigma_ms": None, "clocks": {}, "dropped_frames": 0},
@@ -682,7 +683,7 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
         n = r["length"]
         t = r["table"]
         extra = {
-            "timestamp": (np.arange(n) / fps).astype(np.float32),
+            "timestamp": (np.arange(n) / L.timeline_fps(fps)).astype(np.float32),
             "frame_index": np.arange(n, dtype=np.int64),
             "episode_index": np.full(n, k, dtype=np.int64),
             "index": np.arange(start, start + n, dtype=np.int64),
@@ -698,7 +699,7 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
         row = {"episode_index": k, "tasks": [info.task_text], "length": n, "data/chunk_index": chunk, "data/file_index": file,
                "dataset_from_index": start, "dataset_to_index": start + n,
                f"videos/{L.VIDEO_KEY}/chunk_index": chunk, f"videos/{L.VIDEO_KEY}/file_index": file,
-               f"videos/{L.VIDEO_KEY}/from_timestamp": 0.0, f"videos/{L.VIDEO_KEY}/to_timestamp": n / fps,
+               f"videos/{L.VIDEO_KEY}/from_timestamp": 0.0, f"videos/{L.VIDEO_KEY}/to_timestamp": n / L.timeline_fps(fps),
                "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, "has_reward": bool(r["has_labels"])}
         row.update(episode_columns(info, evaluate_capture(spec, info.to_json())))
         ep_rows.append(row)

@@ -127,7 +127,7 @@ def info_json(fps: float, feats: dict, total_episodes: int, total_frames: int, t
         "chunks_size": CHUNKS_SIZE,
         "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
         "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
-        "fps": int(round(fps)),
+        "fps": timeline_fps(fps),
         "splits": {"train": f"0:{total_episodes}"},
         "data_path": DATA_PATH,
         "video_path": VIDEO_PATH,
@@ -184,3 +184,10 @@ def feature_stats(values: np.ndarray) -> dict:
         qs = np.quantile(v, QUANTILES, axis=0)
         out.update({f"q{int(q * 100):02d}": qs[i] for i, q in enumerate(QUANTILES)})
     return {k: np.asarray(x).tolist() for k, x in out.items()}
+
+
+def timeline_fps(fps: float) -> int:
+    """The store's frame rate as LeRobot states it (an integer): a 29.97 fps camera's frames are
+    stored one per slot at 30 fps, so ``timestamp = frame_index / fps`` holds in data and video
+    (the timeline runs 0.1 % fast; the session's own rate stays in its metadata)."""
+    return int(round(fps))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from egoworld.report.html import esc, figure, measured_on, png, table
+from egoworld.sync.estimate import stream_time
 
 AXES = ("x (pitch)", "y (yaw)", "z (roll)")  # camera axes: x right, y down, z forward
 
@@ -29,7 +30,7 @@ def _stream_time(clock: dict, t_video_s: np.ndarray) -> np.ndarray:
     out = np.empty_like(t)
     for i, s in enumerate(segs):
         m = idx == i
-        out[m] = (1 + s["drift_ppm"] * 1e-6) * t[m] + s["offset_ms"] * 1e-3
+        out[m] = stream_time(t[m], s["offset_ms"] * 1e-3, s["drift_ppm"] * 1e-6)
     return out
 
 

@@ -60,6 +60,7 @@ class Limits:
     window_s: tuple[float, float] = (2.0, 6.0)  # window length range (about duration / 8)
     min_windows: int = 2  # fewer windows with a clear lag: failed (too little motion to trust)
     min_windows_for_drift: int = 3  # fewer usable windows: drift fixed at 0, suspect
+    min_window_ncc: float = 0.5  # a window whose picture and stream correlate less than this has no usable lag
     drift_prior_ppm: float = 600.0  # 1σ of a Gaussian prior on drift (real oscillators: ±1000 ppm)
     ok_sigma_ms: float = 1.25  # timing uncertainty (1σ) above this: suspect. 4σ = 5 ms, the issue's p95:
     # σ can be optimistic by 2–4× on cluttered scenes (on the 48-session sim set, no clock with σ ≤ 1.25
@@ -139,7 +140,7 @@ class ClockFit:
         idx = np.clip(idx, 0, len(self.segments) - 1)
         for i, seg in enumerate(self.segments):
             m = idx == i
-            out[m] = (1 + seg.drift) * t[m] + seg.offset_s
+            out[m] = stream_time(t[m], seg.offset_s, seg.drift)
         return out
 
     def to_json(self) -> dict:
@@ -171,6 +172,37 @@ class ClockFit:
 
 def _r(x: float, nd: int) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def stream_time(t_video, offset, drift, t_at=0.0):
+    """The clock model, the one place it is written: ``t_stream = (1 + drift)·t_video + offset``.
+
+    With ``t_at`` the offset is the lag ``t_stream − t_video`` at ``t_video = t_at`` (the windows
+    and the polish work around a window centre, where offset and drift are uncorrelated).
+    """
+    return t_video + offset + drift * (t_video - t_at)
+
+
+def video_time(t_stream, offset, drift):
+    """The inverse of ``stream_time``: the video time of stream times."""
+    return (t_stream - offset) / (1 + drift)
+
+
+def inverse_model(offset: float, drift: float) -> tuple[float, float]:
+    """(offset, drift) of the inverse mapping, video time as a ``stream_time`` of stream time."""
+    return -offset / (1 + drift), 1 / (1 + drift) - 1
+
+
+def compose_models(outer: tuple[float, float], inner: tuple[float, float]) -> tuple[float, float]:
+    """(offset, drift) of ``stream_time(stream_time(t, *inner), *outer)`` — a clock seen through another."""
+    (o2, d2), (o1, d1) = outer, inner
+    return (1 + d2) * o1 + o2, (1 + d2) * (1 + d1) - 1
+
+
+def model_offset(lag_at: float, drift: float, t_at: float) -> float:
+    """The ``offset`` of ``stream_time`` (at 0) whose lag is ``lag_at`` at ``t_at``; also the offset on
+    absolute times of a fit made on times relative to ``t_at`` (both are ``lag − drift·t_at``)."""
+    return lag_at - drift * t_at
 
 
 def worst(*verdicts: str) -> str:
@@ -207,8 +239,8 @@ def _residuals(p: _Pairs, ev: list[RotationEvidence], offset: np.ndarray, drift:
     out = []
     dt = (p.t1 - p.t0)[None, :, None]
     for e in ev:
-        s0 = p.t0[None, :] + offset + drift * (p.t0[None, :] - tc)
-        s1 = p.t1[None, :] + offset + drift * (p.t1[None, :] - tc)
+        s0 = stream_time(p.t0[None, :], offset, drift, tc)
+        s1 = stream_time(p.t1[None, :], offset, drift, tc)
         pred = e.increments(s0, s1) / dt
         r = p.rate[None] - pred
         lo, hi = e.span
@@ -336,9 +368,22 @@ def coarse_offset(p: _Pairs, ev: list[RotationEvidence], center: float, lim: Lim
     return float(fine[j] + 0.001 * _parabola(nf, j)), peak, ratio, drift
 
 
+def ncc_peak(p: _Pairs, ev: list[RotationEvidence], around: float, half: float = 0.002) -> float:
+    """The lag (s) of the correlation peak near ``around``, located continuously (bounded Brent).
+
+    The 1 ms grid + parabola of ``coarse_offset`` is not shift-equivariant to a fraction of a ms
+    (a peak is not a parabola); a continuous search is, which the known-shift test asks for.
+    """
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda lag: -float(_ncc(p, ev, np.array([lag]))[0]), bounds=(around - half, around + half),
+                          method="bounded", options={"xatol": 1e-6})
+    return float(res.x)
+
+
 def _scaled(p: _Pairs, drift: float) -> _Pairs:
     """The pairs with their times stretched by (1 + drift): then s = t' + lag is the drifting clock."""
-    return _Pairs(p.t0 * (1 + drift), p.t1 * (1 + drift), p.rate, p.idx)
+    return _Pairs(stream_time(p.t0, 0.0, drift), stream_time(p.t1, 0.0, drift), p.rate, p.idx)
 
 
 def _segment_drift(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray, lim: Limits) -> float | None:
@@ -380,12 +425,12 @@ def _window_costs(p: _Pairs, ev: list[RotationEvidence], sizes: np.ndarray, cent
     """
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     wi = np.repeat(np.arange(len(sizes)), sizes)
-    base0 = p.t0 + centers[wi] + drift * (p.t0 - tcs[wi])
-    base1 = p.t1 + centers[wi] + drift * (p.t1 - tcs[wi])
+    base0 = stream_time(p.t0, centers[wi], drift, tcs[wi])
+    base1 = stream_time(p.t1, centers[wi], drift, tcs[wi])
     s0, s1 = base0[None] + grid[:, None], base1[None] + grid[:, None]
     # Consecutive pairs share a frame: evaluate the streams once per distinct frame time (knot).
     kt, kw, i1 = _knots(p.t0, p.t1, wi)
-    sk = (kt + centers[kw] + drift * (kt - tcs[kw]))[None] + grid[:, None]
+    sk = stream_time(kt, centers[kw], drift, tcs[kw])[None] + grid[:, None]
     dt = (p.t1 - p.t0)[None, :, None]
     e2s, goods = [], []
     for e in ev:
@@ -462,7 +507,7 @@ def window_lags(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: flo
     # Coarse-to-fine: a 4 ms grid over the whole search range around the lag the current fit
     # predicts at each window's centre, then 1 ms around each window's best.
     grid = np.arange(-search_s, search_s + 1e-9, 4 * step)
-    centers = offset + drift * tcs
+    centers = stream_time(tcs, offset, drift) - tcs
     cost, _ = _window_costs(sub, ev, sizes, centers, tcs, drift, grid)
     j = np.argmin(cost, axis=0)
     keep = np.isfinite(cost[j, np.arange(len(wins))]) & ((j > 0) & (j < len(grid) - 1) if len(grid) > 1 else True)
@@ -484,9 +529,36 @@ def window_lags(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: flo
         nres = int(used[k, i]) * 3
         sigma2 = c[k] * nres / max(nres - 1, 1)  # residual variance per component
         var = 2 * sigma2 / max(curv * nres, 1e-30) if curv > 0 else np.inf
+        a = int(np.sum(sizes[:i]))
+        win = _Pairs(sub.t0[a:a + sizes[i]], sub.t1[a:a + sizes[i]], sub.rate[a:a + sizes[i]], sub.idx[a:a + sizes[i]])
+        agree = _agreement(win, ev, lag - drift * float(tcs[i]), drift)
+        if agree < lim.min_window_ncc:  # the lag of a window where the picture and the stream disagree is noise
+            continue
         out.append({"t_s": float(tcs[i]), "span_s": (float(edges[w]), float(edges[w + 1])), "lag_s": float(lag),
-                    "sigma_s": float(np.sqrt(var)), "pairs": int(sizes[i]), "rms_rad_s": float(np.sqrt(c[k]))})
+                    "sigma_s": float(np.sqrt(var)), "pairs": int(sizes[i]), "rms_rad_s": float(np.sqrt(c[k])),
+                    "ncc": agree})
     return out
+
+
+def _agreement(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float) -> float:
+    """Correlation of the video's and the streams' rotation rates over these pairs, at one clock line.
+
+    A window's lag is only evidence where the picture and the stream move together: in a window
+    where the camera hardly turns, the cost still has a minimum, set by noise (and by vibration
+    the gyro sees and the frame-averaged picture cannot), with a deceptively small σ.
+    """
+    num = den_v = den_g = 0.0
+    for e in ev:
+        s0, s1 = stream_time(p.t0, offset, drift), stream_time(p.t1, offset, drift)
+        lo, hi = e.span
+        ok = (s0 >= lo) & (s1 <= hi)
+        if ok.sum() < 3:
+            continue
+        g = e.increments(s0[ok], s1[ok]) / (p.t1 - p.t0)[ok, None]
+        v = p.rate[ok]
+        v, g = v - v.mean(0), g - g.mean(0)
+        num, den_v, den_g = num + float(np.sum(v * g)), den_v + float(np.sum(v * v)), den_g + float(np.sum(g * g))
+    return float(num / np.sqrt(den_v * den_g)) if den_v > 0 and den_g > 0 else 0.0
 
 
 def robust_line(t: np.ndarray, y: np.ndarray, sigma: np.ndarray, fit_drift: bool = True, iters: int = 20,
@@ -564,9 +636,9 @@ def polish(p: _Pairs, ev: list[RotationEvidence], offset: float, drift: float, t
     dt_all = (p.t1 - p.t0)[:, None]
     for _ in range(iters):
         rows_J, rows_r, bias_col = [], [], 2
-        s0 = p.t0 + x[0] + x[1] * (p.t0 - tc)
-        s1 = p.t1 + x[0] + x[1] * (p.t1 - tc)
-        sk = kt + x[0] + x[1] * (kt - tc)
+        s0 = stream_time(p.t0, x[0], x[1], tc)
+        s1 = stream_time(p.t1, x[0], x[1], tc)
+        sk = stream_time(kt, x[0], x[1], tc)
         for e in ev:
             lo, hi = e.span
             ok = (s0 >= lo + h) & (s1 <= hi - h)
@@ -655,41 +727,82 @@ def rate_ratio(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, t_ref_s: fl
 # ---------------------------------------------------------------- one clock, end to end
 
 
+@dataclass
+class _Line:
+    """The window search's answer: the lags per window and the robust line through them (relative time)."""
+
+    windows: list[dict]
+    offset: float  # at relative t = 0
+    drift: float
+    cov: np.ndarray  # 2×2 of (offset, drift)
+    weights: np.ndarray  # Huber weight per window
+    fit_drift: bool  # enough windows to fit a drift (else fixed)
+
+
 def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: list[RotationEvidence],
                    t_ref_ns: int, fps: float, lim: Limits = Limits(), prior: Prior | None = None,
                    quick: bool = False) -> ClockFit:
     """Offset, drift (and jump) of one motion clock against the video, with a verdict and reason.
 
-    ``prior``: what an earlier fit of this clock (or a chain through other clocks) found: the
-    ±``max_lag_s`` correlation search is skipped and the windows start from its line, searched
-    narrowly (widely again only if too few windows find their lag). ``quick`` stops after the
-    window line (offset + drift, no jump, polish or residuals): what a first pass that only
-    places another stream on the frame times needs.
+    The steps, each its own function: ``_check_evidence`` (is there anything to sync?),
+    ``_coarse`` (the ±``max_lag_s`` correlation), ``_window_line`` (per-window lags and a robust
+    line), ``_clock_model`` (a jump, or the all-frame polish), ``_measure`` (σ, residuals, rate
+    ratio) and ``_judge`` (the verdict). ``prior``: what an earlier fit of this clock (or a chain
+    through other clocks) found: the correlation search is skipped and the windows start from its
+    line. ``quick`` stops after the window line (no jump, polish or residuals): what a first pass
+    that only places another stream on the frame times needs.
     """
     names = [e.name for e in ev]
     t_ref_s = t_ref_ns * 1e-9
-    n_pairs = len(vis.valid)
 
     def failed(reason: str, **kw) -> ClockFit:
         return ClockFit(clock, streams, names, [], FAILED, reason, **kw)
 
-    if not ev:
-        return failed(f"no stream on clock {clock!r} measures the camera's rotation (hands alone are not evidence)")
-    duration = (vis.pts_ns[-1] - vis.pts_ns[0]) * 1e-9 if len(vis.pts_ns) > 1 else 0.0
-    if duration < lim.min_duration_s:
-        return failed(f"too short: {duration:.2f} s of video (need ≥ {lim.min_duration_s} s)")
-    frac = float(vis.valid.mean()) if n_pairs else 0.0
-    if frac < lim.min_valid_pairs:
-        return failed(f"no texture: only {100 * frac:.0f}% of frame pairs had enough trackable corners")
+    problem = _check_evidence(clock, vis, ev, lim)
+    if problem:
+        return failed(problem)
     p = _pairs(vis, t_ref_ns)
     motion = float(np.sqrt(np.mean(np.sum((p.rate - p.rate.mean(0)) ** 2, axis=1))))
     if motion < lim.min_motion_rad_s:
         return failed(f"no motion: the camera turns at {motion:.3f} rad/s RMS (need ≥ {lim.min_motion_rad_s})")
+    offset, common, problem = _coarse(p, ev, lim, prior)
+    if problem:
+        return failed(problem.replace("{names}", "+".join(names)), **common)
+    line = _window_line(p, ev, offset, common["coarse_drift"], lim, prior)
+    one_piece = len(line.windows) < lim.min_windows and len(line.windows) >= 1 and common["peak_ncc"] >= lim.ok_ncc
+    if len(line.windows) < lim.min_windows and not one_piece:
+        return failed(f"too little motion: {len(line.windows)} window(s) with a clear lag (need {lim.min_windows})",
+                      **common)
+    if quick:
+        return ClockFit(clock, streams, names, [Segment(-np.inf, model_offset(line.offset, line.drift, t_ref_s), line.drift)],
+                        OK, "window line only (quick)", **common)
+    segs_rel, bias, jump, notes, polished = _clock_model(p, ev, line, lim, t_ref_s, offset)
+    segments = [Segment(start + t_ref_s if np.isfinite(start) else -np.inf, model_offset(o, d, t_ref_s), d)
+                for start, o, d in segs_rel]
+    fit = ClockFit(clock, streams, names, segments, OK, "", jump=jump, bias_rad_s=bias[0] if bias else None, **common)
+    _measure(fit, p, ev, line, len(vis.valid), t_ref_s, bias)
+    return _judge(fit, line, notes, polished, fps, lim, SUSPECT if jump else OK)
 
-    # Where to search: offset 0 when the clocks roughly agree, else line up the starts.
+
+def _check_evidence(clock: str, vis: VisualRotations, ev: list[RotationEvidence], lim: Limits) -> str | None:
+    """Why there is nothing to sync (no rotation stream, too short, no texture), or None."""
+    if not ev:
+        return f"no stream on clock {clock!r} measures the camera's rotation (hands alone are not evidence)"
+    duration = (vis.pts_ns[-1] - vis.pts_ns[0]) * 1e-9 if len(vis.pts_ns) > 1 else 0.0
+    if duration < lim.min_duration_s:
+        return f"too short: {duration:.2f} s of video (need ≥ {lim.min_duration_s} s)"
+    frac = float(vis.valid.mean()) if len(vis.valid) else 0.0
+    if frac < lim.min_valid_pairs:
+        return f"no texture: only {100 * frac:.0f}% of frame pairs had enough trackable corners"
+    return None
+
+
+def _coarse(p: _Pairs, ev: list[RotationEvidence], lim: Limits, prior: Prior | None) -> tuple[float, dict, str | None]:
+    """The correlation step: (offset, the fields every fit reports, why it failed or None)."""
     lo = max(e.span[0] for e in ev)
     hi = min(e.span[1] for e in ev)
     t_lo, t_hi = p.t0.min(), p.t1.max()
+    # Where to search: offset 0 when the clocks roughly agree, else line up the starts.
     overlap = max(0.0, min(hi, t_hi) - max(lo, t_lo)) / max(t_hi - t_lo, 1e-9)
     center = 0.0 if overlap >= lim.min_coverage else lo - t_lo
     near = None if prior is None else (prior.coarse_s, prior.peak_ratio, prior.coarse_drift)
@@ -698,110 +811,130 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
     s_lo, s_hi = t_lo + offset, t_hi + offset
     cover = max(0.0, min(hi, s_hi) - max(lo, s_lo)) / max(s_hi - s_lo, 1e-9)
     if cover < lim.min_coverage:
-        return failed(f"the stream covers only {100 * cover:.0f}% of the video once aligned", **common)
+        return offset, common, f"the stream covers only {100 * cover:.0f}% of the video once aligned"
     if ncc < lim.min_ncc:
-        return failed(f"video and {'+'.join(names)} rotations do not match (peak correlation {ncc:.2f} < {lim.min_ncc})",
-                      **common)
+        return offset, common, f"video and {{names}} rotations do not match (peak correlation {ncc:.2f} < {lim.min_ncc})"
     if ratio > lim.max_peak_ratio:
-        return failed(f"ambiguous: a second correlation peak reaches {100 * ratio:.0f}% of the first", **common)
+        return offset, common, f"ambiguous: a second correlation peak reaches {100 * ratio:.0f}% of the first"
+    return offset, common, None
 
-    # Windows → robust line (two passes: the second searches along the first pass's drift).
-    span = t_hi - t_lo
-    coarse = offset
-    # A healthy oscillator drifts < ~1000 ppm; a broken clock can drift far more and then the windows,
-    # searched for the healthy range, find no lag at the ends: search again much wider before giving up.
+
+def _window_line(p: _Pairs, ev: list[RotationEvidence], coarse: float, coarse_drift: float, lim: Limits,
+                 prior: Prior | None) -> _Line:
+    """Windows → robust line (two passes: the second searches along the first pass's drift).
+
+    A healthy oscillator drifts < ~1000 ppm; a broken clock can drift far more and then the
+    windows, searched for the healthy range, find no lag at the ends: search again much wider
+    before giving up.
+    """
+    span = p.t1.max() - p.t0.min()
+    line = _Line([], coarse, coarse_drift, np.zeros((2, 2)), np.array([]), False)
     for max_ppm in (lim.max_drift_ppm, lim.heavy_drift_ppm):
         search = max_ppm * 1e-6 * span / 2 + 0.015
         offset, drift = coarse, coarse_drift
         if prior is not None and max_ppm == lim.max_drift_ppm:
             offset, drift, search = prior.offset_s, prior.drift, prior.search_s
-        a, cov, scale, wins, hw = offset, np.zeros((2, 2)), 1.0, [], np.array([])
+        line = _Line([], offset, drift, np.zeros((2, 2)), np.array([]), False)
         for _ in range(2):
             wins = window_lags(p, ev, offset, drift, search, lim)
             if not wins:
                 break
-            tw = np.array([w["t_s"] for w in wins])
-            yw = np.array([w["lag_s"] for w in wins])
-            sw = np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5)
+            tw, yw, sw = _window_arrays(wins)
             use_drift = len(wins) >= lim.min_windows_for_drift
-            prior = lim.drift_prior_ppm * 1e-6 * (1.0 if max_ppm == lim.max_drift_ppm else max_ppm / lim.max_drift_ppm)
-            a, drift, cov, scale, hw = robust_line(tw, yw, sw, fit_drift=use_drift, drift_sigma=prior)
+            d_sigma = lim.drift_prior_ppm * 1e-6 * (1.0 if max_ppm == lim.max_drift_ppm else max_ppm / lim.max_drift_ppm)
+            a, drift, cov, scale, hw = robust_line(tw, yw, sw, fit_drift=use_drift, drift_sigma=d_sigma)
             offset = a  # offset at t = 0 of the relative clock
+            line = _Line(wins, a, drift, cov, hw, use_drift)
             search = min(search, 0.01 + 4 * scale * float(np.max(sw)))
-        if len(wins) >= lim.min_windows:
+        if len(line.windows) >= lim.min_windows:
             break
-    if len(wins) < lim.min_windows:
-        return failed(f"too little motion: {len(wins)} window(s) with a clear lag (need {lim.min_windows})", **common)
-    if quick:
-        return ClockFit(clock, streams, names, [Segment(-np.inf, offset - drift * t_ref_s, drift)], OK,
-                        "window line only (quick)", **common)
-    tw = np.array([w["t_s"] for w in wins])
-    yw = np.array([w["lag_s"] for w in wins])
-    sw = np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5)
-    use_drift = len(wins) >= lim.min_windows_for_drift
-    jump = find_jump(tw, yw, sw, lim) if use_drift else None
+    return line
 
+
+def _window_arrays(wins: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre times, lags and σ (floored at 50 µs) of the windows."""
+    return (np.array([w["t_s"] for w in wins]), np.array([w["lag_s"] for w in wins]),
+            np.maximum(np.array([w["sigma_s"] for w in wins]), 5e-5))
+
+
+def _clock_model(p: _Pairs, ev: list[RotationEvidence], line: _Line, lim: Limits, t_ref_s: float, coarse: float):
+    """One line (polished on all frames) or two segments around a clock jump.
+
+    With one usable window there is no line: the drift is fixed at 0 and the offset is where the
+    correlation of all frames peaks (``ncc_peak``). The windows' robust least-squares cost, with
+    its per-window gyro bias, is not used for it: when the one stretch of motion runs up to the
+    end of the video (the real HERO5 clip's pan does), shifting the stream moves part of its
+    motion off the frames, which lowers a least-squares cost but not a correlation (8 ms apart on
+    that clip: −23 ms against −31 ms from the correlation, plain least squares and scaled least
+    squares alike).
+
+    Returns (segments as (start, offset, drift) in relative time, gyro bias, jump record, notes, polished).
+    """
+    tw, yw, sw = _window_arrays(line.windows)
+    jump = find_jump(tw, yw, sw, lim) if line.fit_drift else None
     notes: list[str] = []
-    verdict = OK
+    if jump is not None:
+        segs_rel, jump_rec, note = _jump_segments(p, ev, line, jump, lim, t_ref_s)
+        return segs_rel, None, jump_rec, [note], False
+    offset, drift = line.offset, line.drift
     tc = float(np.mean(tw))
-    polished = False
-    if jump is None:
-        segs_rel = [(-np.inf, offset, drift)]
-        # All frames at once: more precise than the windows' 1 ms grid + parabola.
-        pol = polish(p, ev, offset + drift * tc, drift, tc, drift_sigma=lim.drift_prior_ppm * 1e-6)
-        bias = None
-        if pol is not None:
-            o_c, d, bias = pol
-            # Accept the polish only where the windows agree with it (it has no outlier windows to hide).
-            o_line_c = offset + drift * tc
-            sig_c = float(np.sqrt(cov[0, 0] + 2 * tc * cov[0, 1] + tc**2 * cov[1, 1]))
-            if abs(o_c - o_line_c) <= max(4 * sig_c, POLISH_GATE_S):
-                segs_rel = [(-np.inf, o_c - d * tc, d)]
-                polished = True
+    if len(line.windows) < lim.min_windows:
+        return [(-np.inf, ncc_peak(p, ev, coarse), 0.0)], None, None, notes, False
+    pol = polish(p, ev, stream_time(tc, offset, drift) - tc, drift, tc, drift_sigma=lim.drift_prior_ppm * 1e-6)
+    if pol is None:
+        return [(-np.inf, offset, drift)], None, None, notes, False
+    o_c, d, bias = pol
+    # Accept the polish only where the windows agree with it (it has no outlier windows to hide).
+    o_line_c = stream_time(tc, offset, drift) - tc
+    cov = line.cov
+    sig_c = float(np.sqrt(cov[0, 0] + 2 * tc * cov[0, 1] + tc**2 * cov[1, 1]))
+    if abs(o_c - o_line_c) <= max(4 * sig_c, POLISH_GATE_S):
+        return [(-np.inf, model_offset(o_c, d, tc), d)], bias, None, notes, True
+    notes.append("all-frame polish disagreed with the window fit; kept the window fit")
+    return [(-np.inf, offset, drift)], None, None, notes, False
+
+
+def _jump_segments(p: _Pairs, ev: list[RotationEvidence], line: _Line, jump: dict, lim: Limits, t_ref_s: float):
+    """Two lines, one each side of a clock jump, and the jump's time, size and σ."""
+    tw, yw, sw = _window_arrays(line.windows)
+    k = jump["after_window"]
+    spans = np.array([w["span_s"] for w in line.windows])
+
+    def side_fits(sel_a: np.ndarray, sel_b: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A line on each side of the step; a side with too few windows for a drift of its own takes
+        the other side's (the line through all windows is bent by the step itself)."""
+        lines = []
+        for sel in (sel_a, sel_b):
+            if sel.sum() >= lim.min_windows_for_drift:
+                a_i, d_i, _, _, _ = robust_line(tw[sel], yw[sel], sw[sel], drift_sigma=lim.drift_prior_ppm * 1e-6)
+                lines.append((a_i, d_i))
             else:
-                notes.append("all-frame polish disagreed with the window fit; kept the window fit")
-                bias = None
-    else:
-        k = jump["after_window"]
-        spans = np.array([w["span_s"] for w in wins])
+                lines.append(None)
+        out = []
+        for sel, fitted, other in ((sel_a, lines[0], lines[1]), (sel_b, lines[1], lines[0])):
+            if fitted is None:
+                d_i = other[1] if other is not None else line.drift
+                fitted = (float(np.average(yw[sel] - d_i * tw[sel], weights=1 / sw[sel] ** 2)), d_i)
+            out.append(fitted)
+        return out[0], out[1]
 
-        def side_fits(sel_a: np.ndarray, sel_b: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-            """A line on each side of the step; a side with too few windows for a drift of its own takes
-            the other side's (the line through all windows is bent by the step itself)."""
-            lines = []
-            for sel in (sel_a, sel_b):
-                if sel.sum() >= lim.min_windows_for_drift:
-                    a_i, d_i, _, _, _ = robust_line(tw[sel], yw[sel], sw[sel], drift_sigma=lim.drift_prior_ppm * 1e-6)
-                    lines.append((a_i, d_i))
-                else:
-                    lines.append(None)
-            out = []
-            for sel, line, other in ((sel_a, lines[0], lines[1]), (sel_b, lines[1], lines[0])):
-                if line is None:
-                    d_i = other[1] if other is not None else drift
-                    line = (float(np.average(yw[sel] - d_i * tw[sel], weights=1 / sw[sel] ** 2)), d_i)
-                out.append(line)
-            return out[0], out[1]
+    idx = np.arange(len(tw))
+    before, after = side_fits(idx < k, idx >= k)
+    # The step lies in window k-1 or k (either may straddle it): look through both, frame by frame.
+    t_jump = _jump_time(p, ev, (None, *before), (None, *after), (spans[k - 1][0], spans[k][1]))
+    clean = (spans[:, 1] <= t_jump) | (spans[:, 0] >= t_jump)  # windows that straddle the step are mixtures
+    before, after = side_fits(clean & (tw < t_jump), clean & (tw >= t_jump))
+    segs_rel = [(-np.inf, *before), (t_jump, *after)]
+    step_ms = ((stream_time(t_jump, *after) - stream_time(t_jump, *before))) * 1e3
+    rec = {"at_s": round(t_jump + t_ref_s, 6), "step_ms": round(step_ms, 3), "sigma_ms": round(jump["sigma_s"] * 1e3, 3)}
+    return segs_rel, rec, f"clock jump of {step_ms:+.1f} ms at t={t_jump + t_ref_s:.2f} s"
 
-        idx = np.arange(len(tw))
-        before, after = side_fits(idx < k, idx >= k)
-        # The step lies in window k-1 or k (either may straddle it): look through both, frame by frame.
-        t_jump = _jump_time(p, ev, (None, *before), (None, *after), (spans[k - 1][0], spans[k][1]))
-        clean = (spans[:, 1] <= t_jump) | (spans[:, 0] >= t_jump)  # windows that straddle the step are mixtures
-        before, after = side_fits(clean & (tw < t_jump), clean & (tw >= t_jump))
-        segs_rel = [(-np.inf, *before), (t_jump, *after)]
-        bias = None
-        verdict = SUSPECT
-        jump_at = segs_rel[1][0]
-        step_ms = ((segs_rel[1][1] + segs_rel[1][2] * jump_at) - (segs_rel[0][1] + segs_rel[0][2] * jump_at)) * 1e3
-        notes.append(f"clock jump of {step_ms:+.1f} ms at t={jump_at + t_ref_s:.2f} s")
-        jump = {"at_s": round(jump_at + t_ref_s, 6), "step_ms": round(step_ms, 3),
-                "sigma_ms": round(jump["sigma_s"] * 1e3, 3)}
 
-    # Relative clock (both times minus t_ref) → absolute: s = (1+d)·t + o − d·t_ref.
-    segments = [Segment(start + t_ref_s if np.isfinite(start) else -np.inf, o - d * t_ref_s, d) for start, o, d in segs_rel]
-    fit = ClockFit(clock, streams, names, segments, OK, "", jump=jump, bias_rad_s=bias[0] if bias else None, **common)
-
+def _measure(fit: ClockFit, p: _Pairs, ev: list[RotationEvidence], line: _Line, n_pairs: int, t_ref_s: float,
+             bias: list[list[float]] | None) -> None:
+    """σ, residuals, rate ratio and the window table of a fit (in place)."""
+    tw, yw, sw = _window_arrays(line.windows)
+    cov = line.cov
     # Uncertainty: from the window scatter (captures slow, correlated errors that per-frame noise misses).
     tt = p.t0
     sig = np.sqrt(np.maximum(cov[0, 0] + 2 * tt * cov[0, 1] + tt**2 * cov[1, 1], 0.0))
@@ -812,20 +945,32 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
     fit.residual_rad_s = float(np.sqrt(np.nanmean(fit.frame_residual**2)))
     fit.rate_ratio = rate_ratio(p, ev, fit, t_ref_s)
     fit.windows = [{"t_s": round(w["t_s"] + t_ref_s, 4), "lag_ms": round(w["lag_s"] * 1e3, 4),
-                    "sigma_ms": round(w["sigma_s"] * 1e3, 4), "weight": round(float(h), 3)} for w, h in zip(wins, hw)]
-    fit.confidence = float(max(ncc, 0.0) * np.exp(-fit.sigma_ms / CONFIDENCE_SCALE_MS))
+                    "sigma_ms": round(w["sigma_s"] * 1e3, 4), "ncc": round(w["ncc"], 3), "weight": round(float(h), 3)}
+                   for w, h in zip(line.windows, line.weights)]
+    fit.confidence = float(max(fit.peak_ncc, 0.0) * np.exp(-fit.sigma_ms / CONFIDENCE_SCALE_MS))
 
+
+def _judge(fit: ClockFit, line: _Line, notes: list[str], polished: bool, fps: float, lim: Limits,
+           verdict: str = OK) -> ClockFit:
+    """The verdict and its reason from the measured fit; every threshold is in ``Limits``."""
     frame_s = 1.0 / fps
     if fit.sigma_ms * 1e-3 > lim.max_sigma_frac * frame_s:
         fit.verdict, fit.reason = FAILED, f"timing uncertainty {fit.sigma_ms:.1f} ms exceeds a quarter frame"
         return fit
-    if not use_drift:
+    n = len(line.windows)
+    if n < lim.min_windows:
+        w = line.windows[0]
         verdict = worst(verdict, SUSPECT)
-        notes.append(f"only {len(wins)} usable window(s): drift "
+        notes.append(f"the picture and the motion stream agree in only {n} window ({w['span_s'][0]:.1f}–"
+                     f"{w['span_s'][1]:.1f} s into the video; elsewhere the camera hardly turns): offset at the "
+                     "correlation peak of all frames, drift not measurable (fixed at 0)")
+    elif not line.fit_drift:
+        verdict = worst(verdict, SUSPECT)
+        notes.append(f"only {n} usable window(s): drift "
                      + ("from the all-frame fit, weakly determined" if polished else "not estimated (fixed at 0)"))
-    if ncc < lim.ok_ncc:
+    if fit.peak_ncc < lim.ok_ncc:
         verdict = worst(verdict, SUSPECT)
-        notes.append(f"weak correlation (peak {ncc:.2f})")
+        notes.append(f"weak correlation (peak {fit.peak_ncc:.2f})")
     if fit.sigma_ms > lim.ok_sigma_ms:
         verdict = worst(verdict, SUSPECT)
         notes.append(f"timing uncertainty {fit.sigma_ms:.2f} ms")
@@ -836,7 +981,7 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
         verdict = worst(verdict, SUSPECT)
         notes.append(f"implausible drift {fit.drift_ppm:.0f} ppm")
     fit.verdict = verdict
-    fit.reason = "; ".join(notes) if notes else f"peak correlation {ncc:.2f}, ±{fit.sigma_ms:.2f} ms (1σ)"
+    fit.reason = "; ".join(notes) if notes else f"peak correlation {fit.peak_ncc:.2f}, ±{fit.sigma_ms:.2f} ms (1σ)"
     return fit
 
 

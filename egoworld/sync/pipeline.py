@@ -26,7 +26,11 @@ from egoworld.sync.estimate import (
     Limits,
     Prior,
     Segment,
+    compose_models,
     estimate_clock,
+    inverse_model,
+    model_offset,
+    stream_time,
     worst,
 )
 from egoworld.sync.evidence import RotationEvidence, session_evidence
@@ -143,7 +147,13 @@ def apply_stabilisation(rig: dict, fits: dict[str, ClockFit], limits: Limits = L
     on = stab.get("in_camera") is True
     out = dict(fits)
     for clock, f in fits.items():
-        if clock == CAMERA_CLOCK or not f.segments:
+        if clock == CAMERA_CLOCK:
+            continue
+        if not f.segments:  # failed before any offset: say that the stabiliser is the likely cause
+            if on and f.verdict == FAILED:
+                detail = f" ({stab['detail']})" if stab.get("detail") else ""
+                out[clock] = replace(f, reason=f"in-camera stabilisation is on{detail}: the picture is warped against "
+                                               f"the camera's motion, so it cannot be matched with the motion stream — {f.reason}")
             continue
         f = replace(f)
         notes = [f.reason] if f.reason and f.verdict != OK else []
@@ -195,8 +205,9 @@ def _fit_clocks(session: Session, vis: VisualRotations, limits: Limits) -> dict[
         head = fit(head_clock, vis, quick=True)  # only to place the translation: the window line is enough
         if head.segments:  # pass 2 starts from it instead of searching ±max_lag again
             seg = head.segments[0]
-            priors[head_clock] = Prior(head.coarse_offset_ms * 1e-3, head.peak_ratio,
-                                       seg.offset_s + seg.drift * t_ref * 1e-9, seg.drift, coarse_drift=head.coarse_drift)
+            lag_at_ref = stream_time(t_ref * 1e-9, seg.offset_s, seg.drift) - t_ref * 1e-9  # relative clock's offset
+            priors[head_clock] = Prior(head.coarse_offset_ms * 1e-3, head.peak_ratio, lag_at_ref, seg.drift,
+                                       coarse_drift=head.coarse_drift)
         t_cam = _camera_translation(session, vis, head)
         if t_cam is not None:
             vis = replace(vis, rotvec=rotations_given_translation(vis, t_cam))
@@ -233,7 +244,7 @@ def _link_prior(fa: ClockFit, fb: ClockFit, t_ref: int, span_s: tuple[float, flo
     sa, sb = fa.to_stream_s(t), fb.to_stream_s(t)
     g, lag = sa - t_ref * 1e-9, sb - sa  # a's clock relative to t_ref; b − a there
     drift = float((lag[2] - lag[0]) / (g[2] - g[0])) if g[2] > g[0] else 0.0
-    offset = float(lag[1] - drift * g[1])
+    offset = float(model_offset(lag[1], drift, g[1]))
     return Prior(offset, 0.0, offset, drift, coarse_drift=drift)
 
 
@@ -255,7 +266,7 @@ def _combine_through_links(fits: dict[str, ClockFit], evidence: dict[str, list[R
                 continue
             l = link.segments[0]  # s_b = (1+d)·s_a + o  ⇔  s_a = (s_b − o)/(1+d)
             links[a, b] = l
-            links[b, a] = Segment(-np.inf, -l.offset_s / (1 + l.drift), 1 / (1 + l.drift) - 1)
+            links[b, a] = Segment(-np.inf, *inverse_model(l.offset_s, l.drift))
             link_sigma[a, b] = link_sigma[b, a] = link.sigma_ms
     t = np.asarray(span_s)
     out = dict(fits)
@@ -267,8 +278,7 @@ def _combine_through_links(fits: dict[str, ClockFit], evidence: dict[str, list[R
             if (a, b) not in links:
                 continue
             fa, fl = fits[a].segments[0], links[a, b]
-            off = (1 + fl.drift) * fa.offset_s + fl.offset_s  # s_b = (1+d_l)·((1+d_a)·t + o_a) + o_l
-            drift = (1 + fl.drift) * (1 + fa.drift) - 1
+            off, drift = compose_models((fl.offset_s, fl.drift), (fa.offset_s, fa.drift))  # video → a → b
             sig = float(np.hypot(fits[a].sigma_ms, link_sigma[a, b]))
             est.append((off, drift, sig))
             gap_ms = float(np.max(np.abs((off - own.offset_s) + (drift - own.drift) * t))) * 1e3

@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation as R
 
 from egoworld.body import SIDES, finger_keypoints
 from egoworld.session import STREAM_SCHEMAS, write_session
+from egoworld.sync.estimate import stream_time
 from egoworld.video import write_video
 
 
@@ -93,7 +94,7 @@ class _Trajectory:
 def _stamp(rng: np.random.Generator, t_true: np.ndarray, offset_ms: float, drift_ppm: float, jitter_ms: float,
            jump_ms: float = 0.0, jump_at: float = 0.0) -> np.ndarray:
     jitter = np.clip(rng.normal(0, jitter_ms * 1e-3, t_true.shape), -3e-3 * jitter_ms, 3e-3 * jitter_ms)
-    t = (1 + drift_ppm * 1e-6) * t_true + offset_ms * 1e-3 + jitter
+    t = stream_time(t_true, offset_ms * 1e-3, drift_ppm * 1e-6) + jitter
     t = t + np.where(t_true >= jump_at, jump_ms * 1e-3, 0.0)
     ns = np.round(t * 1e9).astype(np.int64)
     if np.any(np.diff(ns) <= 0):

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.spatial.transform import Rotation as R
 
+from egoworld.capture.importers.camera import camera_axes
 from egoworld.session import open_session
 from egoworld.video import read_video, write_video
 from tests.fixtures_import.gpmf import add_gpmf_track, gpmf_payload, udta_gpmf
@@ -45,18 +46,24 @@ def uniform_imu(session: Path, start_s: float) -> tuple[np.ndarray, np.ndarray, 
     return grid, g, acc
 
 
-def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: float | None = None) -> dict:
-    """A HERO8-style MP4: the session's video + a GPMF track with its IMU (ORIN/MTRX "YxZ")."""
+def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: float | None = None,
+              accel_every: int = 1, model: str = "HERO8 Black") -> dict:
+    """A HERO8-style MP4: the session's video + a GPMF track with its IMU (ORIN/MTRX "YxZ").
+
+    ``accel_every`` = 2 writes the accelerometer at half the gyro's rate in the same payloads, as a
+    HERO5 does (its samples sit at 2·k/IMU_HZ, evenly spread like the gyro's)."""
     s = open_session(session)
     copy_video(session, dst, s.fps)
     t_imu = s.arrays("imu")["t_ns"] * 1e-9
     g0 = float(t_imu[0] + 0.05) if grid_start_s is None else grid_start_s
     grid, gyro, acc = uniform_imu(session, g0)
-    # camera → Gyroflow normalised n = R_CNᵀ·v; the camera stores raw channels so that the matrix
-    # (rows: out_x = in_y, out_y = −in_x, out_z = in_z) gives n back: raw = (−n_y, n_x, n_z).
+    # camera → normalised n = Rᵀ·v with the importer's mapping for this model (GoPro's, unmeasured for
+    # the HERO8); the camera stores raw channels so that the matrix (rows: out_x = in_y,
+    # out_y = −in_x, out_z = in_z) gives n back: raw = (−n_y, n_x, n_z).
+    R_gopro = camera_axes("GoPro", model)[0]
     mtrx = np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]], dtype=np.float64)
     def raw(v: np.ndarray, scal: int) -> np.ndarray:
-        n = v @ R_CN  # = (R_CNᵀ v)ᵀ for each row
+        n = v @ R_gopro  # = (Rᵀ v)ᵀ for each row
         return np.round(np.c_[-n[:, 1], n[:, 0], n[:, 2]] * scal).astype(np.int16)
     gscal, ascal = 1000, 418
     g_raw, a_raw = raw(gyro, gscal), raw(acc, ascal)
@@ -65,9 +72,10 @@ def gopro_mp4(session: Path, dst: Path, stabilised: bool = False, grid_start_s: 
     for k in range(0, len(grid), per):
         n = min(per, len(grid) - k)
         total += n
-        payloads.append(gpmf_payload(int(round(k / IMU_HZ * 1e6)), total, g_raw[k:k + n], a_raw[k:k + n], gscal, ascal, mtrx, "HERO8 Black"))
+        payloads.append(gpmf_payload(int(round(k / IMU_HZ * 1e6)), total, g_raw[k:k + n], a_raw[k:k + n:accel_every], gscal,
+                                     ascal, mtrx, model))
         durations.append(int(round(n / IMU_HZ * 1000)))
-    add_gpmf_track(dst, payloads, durations, udta_gpmf("HERO8 Black", stabilised, "W", 122.6))
+    add_gpmf_track(dst, payloads, durations, udta_gpmf(model, stabilised, "W", 122.6))
     off = truth(session)["imu"]["offset_ms"]
     return {"mp4": dst, "expected_offset_ms": off - g0 * 1e3, "grid_s": grid - g0,
             "gyro": gyro, "accel": acc, "quant": (1 / gscal, 1 / ascal)}

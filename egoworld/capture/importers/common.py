@@ -250,7 +250,11 @@ def video_copier(src: Path, fps: float, t_shift_ns: int = 0, time_range_ns: tupl
 # ------------------------------------------------------------------ metadata
 
 
-def fov_deg(width: int, height: int, fx: float, fy: float) -> dict:
+def fov_deg(width: int, height: int, fx: float, fy: float, model: str = "pinhole") -> dict:
+    """The field of view the intrinsics imply (an equidistant lens for ``opencv_fisheye``)."""
+    if model == "opencv_fisheye":
+        return {"h": float(np.degrees(width / fx)), "v": float(np.degrees(height / fy)),
+                "d": float(np.degrees(np.hypot(width / fx, height / fy)))}
     return {"h": float(2 * np.degrees(np.arctan(width / 2 / fx))), "v": float(2 * np.degrees(np.arctan(height / 2 / fy))),
             "d": float(2 * np.degrees(np.arctan(np.hypot(width / fx, height / fy) / 2)))}
 
@@ -263,18 +267,20 @@ def intrinsics_from_hfov(width: int, height: int, hfov: float) -> dict:
 def build_meta(*, session_id: str, source: str, fps: float, width: int, height: int, duration_s: float,
                camera: dict, streams: dict, clocks: dict, consent_status: str, imu_R: np.ndarray | None = None,
                T_head_camera: np.ndarray | None = None, task: dict | None = None, notes: str = "",
-               provenance: dict | None = None, rig_extra: dict | None = None) -> dict:
+               provenance: dict | None = None, rig_extra: dict | None = None, imu_source: str | None = None) -> dict:
     """session.json for an imported session (docs/session-format.md); unknowns are stated, not guessed."""
     intr = camera["intrinsics"]
     rig = {"fps": float(fps), "width": int(width), "height": int(height), "camera_model": camera.get("camera_model", "pinhole"),
            "intrinsics": {k: float(intr[k]) for k in ("fx", "fy", "cx", "cy")},
            "distortion": [float(x) for x in camera.get("distortion", [0.0] * 5)],
-           "fov_deg": fov_deg(width, height, intr["fx"], intr["fy"]),
+           "fov_deg": fov_deg(width, height, intr["fx"], intr["fy"], camera.get("camera_model", "pinhole")),
            "intrinsics_source": camera.get("source", "unknown"),
+           "fov_assumed": bool(camera.get("assumed", camera.get("source", "").startswith("assumed"))),
            "mount": {"T_head_camera": (np.eye(4) if T_head_camera is None else np.asarray(T_head_camera)).tolist()},
            **(rig_extra or {})}
     if imu_R is not None:
-        rig["imu"] = {"R_camera_imu": np.asarray(imu_R, dtype=np.float64).tolist()}
+        rig["imu"] = {"R_camera_imu": np.asarray(imu_R, dtype=np.float64).tolist(),
+                      **({"source": imu_source} if imu_source else {})}
     return {"schema_version": SCHEMA_VERSION, "session_id": session_id, "source": source,
             "created_by": f"egoworld {__version__} import {source}", "duration_s": float(duration_s),
             "rig": rig, "streams": streams, "clocks": {"camera": {"device": "camera", "description": "video PTS; the reference clock"}, **clocks},
@@ -291,8 +297,10 @@ def session_id_for(src: Path, suffix: str = "") -> str:
 
 def load_camera_file(path: Path, width: int | None = None, height: int | None = None) -> dict:
     """Intrinsics from an OpenCV (``camera_matrix``/``K`` + ``dist_coeffs``/``D``, JSON or YAML, also
-    OpenCV FileStorage YAML) or Kalibr (``cam0: {camera_model, intrinsics [fu fv pu pv],
-    distortion_model, distortion_coeffs, resolution}``) camera file → camera dict."""
+    OpenCV FileStorage YAML), Kalibr (``cam0: {camera_model, intrinsics [fu fv pu pv],
+    distortion_model, distortion_coeffs, resolution, T_cam_imu}``) or EuRoC/ASL (``sensor.yaml``:
+    ``intrinsics``, ``distortion_coefficients``, ``resolution``, ``T_BS``) camera file → camera
+    dict; the IMU → camera rotation too (``R_camera_imu``, ``extrinsics_source``) when it has one."""
     import yaml
 
     if not path.exists():
@@ -312,7 +320,30 @@ def load_camera_file(path: Path, width: int | None = None, height: int | None = 
             return np.asarray(v["data"], dtype=np.float64).reshape(int(v.get("rows", 3)), int(v.get("cols", -1)))
         return np.asarray(v, dtype=np.float64)
 
-    if "cam0" in obj:  # Kalibr camchain
+    try:
+        return _camera_dict(obj, path, width, height, mat)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ImportFormatError(path, f"camera file has a malformed entry ({type(e).__name__}: {e})") from e
+
+
+def _camera_dict(obj: dict, path: Path, width: int | None, height: int | None, mat: Callable[[Any], np.ndarray]) -> dict:
+    """The camera dict of a parsed OpenCV / Kalibr / EuRoC camera file (``load_camera_file``)."""
+    if "intrinsics" in obj and "T_BS" in obj:  # EuRoC / ASL sensor.yaml (cam0/sensor.yaml)
+        fu, fv, pu, pv = [float(x) for x in obj["intrinsics"]]
+        dist_model = str(obj.get("distortion_model", "radial-tangential"))
+        d = [float(x) for x in obj.get("distortion_coefficients", [])]
+        if dist_model in ("equidistant", "fisheye"):
+            model, dist = "opencv_fisheye", (d + [0.0] * 4)[:4] + [0.0]
+        elif dist_model in ("radial-tangential", "radtan", "none"):
+            model, dist = "pinhole" if not any(d) else "opencv", (d + [0.0] * 5)[:5]
+        else:
+            raise ImportFormatError(path, f"EuRoC distortion_model {dist_model!r} is not supported (radial-tangential, equidistant)")
+        res = obj.get("resolution")
+        T_BS = mat(obj["T_BS"]).reshape(4, 4)  # the camera's pose in the body frame, which EuRoC puts at the IMU
+        out = {"intrinsics": {"fx": fu, "fy": fv, "cx": pu, "cy": pv}, "distortion": dist, "camera_model": model,
+               "source": f"euroc:{path.name}", "T_cam_imu": np.linalg.inv(T_BS),
+               "extrinsics_source": f"{path.name} T_BS inverted (EuRoC's body frame is its IMU's)"}
+    elif "cam0" in obj:  # Kalibr camchain
         cam = obj["cam0"]
         fu, fv, pu, pv = [float(x) for x in cam["intrinsics"]]
         dist_model = cam.get("distortion_model", "radtan")
@@ -330,10 +361,12 @@ def load_camera_file(path: Path, width: int | None = None, height: int | None = 
                "source": f"kalibr:{path.name}"}
         if "T_cam_imu" in cam:
             out["T_cam_imu"] = mat(cam["T_cam_imu"]).reshape(4, 4)
+            out["extrinsics_source"] = f"{path.name} cam0.T_cam_imu (Kalibr)"
     else:
         K = next((obj[k] for k in ("camera_matrix", "K", "intrinsic_matrix", "cameraMatrix") if k in obj), None)
         if K is None:
-            raise ImportFormatError(path, "no camera matrix: expected 'camera_matrix'/'K' (OpenCV) or 'cam0' (Kalibr)")
+            raise ImportFormatError(path, "no camera matrix: expected 'camera_matrix'/'K' (OpenCV), 'cam0' (Kalibr) or "
+                                          "'intrinsics' + 'T_BS' (EuRoC sensor.yaml)")
         K = mat(K).reshape(3, 3)
         D = next((obj[k] for k in ("dist_coeffs", "distortion_coefficients", "D", "dist", "distCoeffs") if k in obj), [0.0] * 5)
         d = [float(x) for x in mat(D).ravel()]
@@ -352,7 +385,20 @@ def load_camera_file(path: Path, width: int | None = None, height: int | None = 
     for k, v in out["intrinsics"].items():
         if not np.isfinite(v) or (k in ("fx", "fy") and v <= 0):
             raise ImportFormatError(path, f"intrinsics.{k} = {v!r} is not a positive finite number")
+    if "T_cam_imu" in out:
+        out["R_camera_imu"] = check_rotation(np.asarray(out["T_cam_imu"], dtype=np.float64)[:3, :3], path, "T_cam_imu")
     return out
+
+
+def check_rotation(R: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """A 3×3 rotation (orthonormal, det +1 within 1e-3), re-orthonormalised; else an error naming the file."""
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape != (3, 3) or not np.all(np.isfinite(R)):
+        raise ImportFormatError(path, f"{what}: expected a finite 3×3 rotation, got shape {R.shape}")
+    if np.max(np.abs(R @ R.T - np.eye(3))) > 1e-3 or abs(np.linalg.det(R) - 1.0) > 1e-3:
+        raise ImportFormatError(path, f"{what} is not a rotation (RRᵀ ≠ I or det ≠ +1): {np.round(R, 4).tolist()}")
+    u, _, vt = np.linalg.svd(R)
+    return u @ vt
 
 
 def parse_map(spec: Iterable[str] | None, path: Path | None = None) -> dict[str, str]:
