@@ -277,6 +277,34 @@ def build_episode(session_path: str, aligned_path: str, video_out: str, fps: flo
             "action_rows": action[action_valid], "n_valid": int(action_valid.sum())}
 
 
+def build_episode_shard(session_path: str, aligned_path: str, video_out: str, fps: float, size: tuple[int, int] | None,
+                        gop: int, with_labels: bool) -> dict:
+    """``build_episode`` as a shard on disk (the ``--ray`` path): ``K.mp4``, ``K.parquet`` (the episode's
+    table), ``K.actions.parquet`` (its valid actions at source precision, for the stats) beside
+    ``video_out``, each written atomically; returns the small rest. ``read_shard`` gives back exactly
+    what ``build_episode`` returns, so the merged store equals a local build byte for byte."""
+    try:
+        r = build_episode(session_path, aligned_path, video_out, fps, size, gop, with_labels)
+    except SessionError as e:
+        raise DatasetError(e.path, e.problem) from e
+    except VideoError as e:
+        raise DatasetError(session_path, str(e)) from e
+    base = Path(video_out).with_suffix("")
+    write_parquet(base.with_suffix(".parquet"), r["table"])
+    rows = np.asarray(r["action_rows"])
+    write_parquet(base.with_suffix(".actions.parquet"), pa.table({
+        "action": pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), ACTION_DIM)}))
+    return {k: v for k, v in r.items() if k not in ("table", "action_rows")}
+
+
+def read_shard(video_out: str | Path, rest: dict) -> dict:
+    """The result of ``build_episode`` from the shard ``build_episode_shard`` wrote."""
+    base = Path(video_out).with_suffix("")
+    acts = _read_parquet(base.with_suffix(".actions.parquet")).column("action").combine_chunks()
+    return dict(rest, table=_read_parquet(base.with_suffix(".parquet")),
+                action_rows=np.asarray(acts.flatten()).reshape(len(acts), ACTION_DIM))
+
+
 def measure_only(session_path: str) -> dict:
     """Capture metrics of a session that cannot become an episode (so the audit can still judge it)."""
     session = open_session(session_path, check_streams=False)
@@ -357,13 +385,17 @@ def _image_stats(store: Path, n_episodes: int, per_episode: int = 8) -> dict:
 
 
 def build_store(data: str | Path, out: str | Path | None = None, size: int | None = None, gop: int = DEFAULT_GOP,
-                fps: float | None = None, workers: int = 1, progress: Callable[[str], None] | None = None) -> BuildResult:
+                fps: float | None = None, workers: int = 1, progress: Callable[[str], None] | None = None,
+                ray: str | None = None) -> BuildResult:
     """Pack every synced session under ``data`` into a LeRobot-v3 store at ``out`` (default DATA/episodes).
 
     ``size`` (pixels, square) re-scales the video; None keeps the source resolution. Sessions whose
     sync failed, whose frame rate differs from the store's (LeRobot stores one fps), or whose files
     cannot be read (the file and the problem are named) are listed in ``meta/egoworld/sessions.json``
     with the reason instead of becoming episodes; one bad session does not stop the others.
+
+    ``ray`` (an address, or "" for Ray's default): each episode is one Ray task writing its shard
+    into the temporary store (``build_episode_shard``); the merge is the same code as a local build.
     """
     data = Path(data)
     out = Path(out) if out is not None else data / "episodes"
@@ -415,7 +447,18 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
             if progress:
                 progress(todo[k].session_id)
 
-        if workers > 1 and len(jobs) > 1:
+        if ray is not None:
+            from egoworld.cluster import map_tasks
+
+            outcomes = map_tasks(build_episode_shard, jobs, [i.session_id for i in todo], ray)
+            for k, o in enumerate(outcomes):
+                if o.ok:
+                    collect(k, lambda k=k, o=o: read_shard(jobs[k][2], o.value))
+                    continue
+                todo[k].excluded = f"unreadable: {o.error}" if o.kind == "DatasetError" else f"failed: {o.kind}: {o.error}"
+                if progress:
+                    progress(todo[k].session_id)
+        elif workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futs = [pool.submit(build_episode, *j) for j in jobs]
                 for k, f in enumerate(futs):

@@ -5,6 +5,25 @@ from pathlib import Path
 
 import typer
 
+from egoworld.cluster import RAY_HELP
+
+
+def _import_folder(fmt: str, folder: Path, out: Path, ray: str | None, options: dict) -> None:
+    from egoworld.capture.importers.folder import import_folder
+    from egoworld.cluster import ClusterError
+
+    try:
+        done, failed = import_folder(fmt, folder, out, options, ray)
+    except (ValueError, FileNotFoundError, ClusterError) as e:
+        typer.echo(f"import failed: {e}", err=True)
+        raise typer.Exit(2) from e
+    for p in done:
+        typer.echo(f"wrote {p}")
+    for name, why in failed:
+        typer.echo(f"left out {name}: {why}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``import`` command to the main egoworld app."""
@@ -40,10 +59,17 @@ def register(app: typer.Typer) -> None:
         state_map: list[str] | None = typer.Option(None, "--state-map", help="lerobot: head_pose=FEATURE[a:b] (7 values) or "
                                                                                   "imu=FEATURE[a:b] (6 values); repeatable."),
         quat_order: str = typer.Option("wxyz", help="lerobot: quaternion order in a --state-map head_pose (wxyz | xyzw)."),
+        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help="camera/egodex with a folder SRC: " + RAY_HELP),
     ) -> None:
-        """Turn one recording in a real format into a raw session (streams on native clocks + consent)."""
+        """Turn one recording in a real format into a raw session (streams on native clocks + consent).
+
+        camera and egodex also take a folder of recordings: each becomes OUT/<file stem>."""
         from egoworld.session import SessionError
 
+        if src.is_dir() and fmt != "lerobot":
+            _import_folder(fmt, src, out, ray, {"consent": consent, "camera_file": camera, "hfov_deg": hfov, "stabilised": stabilised}
+                           if fmt == "camera" else {"consent": consent, "min_confidence": min_confidence})
+            return
         try:
             if fmt == "camera":
                 from egoworld.capture.importers.camera import import_camera
