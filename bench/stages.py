@@ -9,7 +9,9 @@ of the process (``time.process_time``: all its threads, none of the machine's ot
 figures hold on a busy machine and add up across cores: decode (every frame to RGB, PyAV), sync
 (``sync_session``, which decodes what it needs itself), episode write (``build_store``: decode,
 re-encode with a short GOP, tables, stats), audit (``run_audit``) and training (tiny preset, 64²,
-frames seen per CPU-second). Storage per hour is the raw sessions' and the store's bytes.
+frames seen per CPU-second). With Ray installed, the driver's CPU time of ``episodes --ray`` is
+the merge — the part of the episode write that stays on one machine (an upper bound: it includes
+Ray's own driver threads). Storage per hour is the raw sessions' and the store's bytes.
 """
 from __future__ import annotations
 
@@ -97,6 +99,15 @@ def main() -> None:
         rows.append(("episode write", cpu, "decode + H.264 re-encode (GOP 16) + tables"))
         cpu = _cpu(lambda: run_audit(data))
         rows.append(("audit", cpu, "metadata, actions, consent, file checks"))
+        try:
+            import ray
+        except ImportError:
+            ray = None
+        if ray is not None:  # what stays on one machine when episodes run on a cluster: the merge
+            ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+            cpu = _cpu(lambda: build_store(data, work / "merged", ray=""))
+            ray.shutdown()
+            rows.append(("  merge (driver of --ray)", cpu, "episode write's serial part: tables, stats, meta"))
         cfg = preset("tiny", steps=args.train_steps, threads=1, val_every=10_000, ckpt_every=10_000, log_every=10_000)
         t0 = time.process_time()
         train(cfg, str(data / "episodes"), work / "run", progress=False, echo=lambda *_: None)
