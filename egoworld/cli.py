@@ -7,15 +7,16 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperGroup
 
 from egoworld.cluster import RAY_HELP
-from rich.table import Table
+
 
 class _Group(TyperGroup):
     """``--ray`` takes an optional ADDRESS: given bare (last, or before another option) it means Ray's default."""
 
-    def parse_args(self, ctx, args: list[str]) -> list[str]:  # noqa: ANN001 — click's signature
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         args = list(args)
         for i in range(len(args) - 1, -1, -1):
             if args[i] == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
