@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -98,7 +99,7 @@ def _capture_on_ray(out: Path, configs: list, address: str) -> tuple[list[Path],
     try:
         outcomes = map_tasks(capture_session, [(out, c) for c in configs], [c.session_id for c in configs], address)
     except ClusterError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from None
     return sorted(o.value for o in outcomes if o.ok), [(o.label, f"{o.kind}: {o.error}") for o in outcomes if not o.ok]
 

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Capture standard, sync, coverage and rights → audit.json and a self-contained report.html."""
         from rich.console import Console
+        from rich.markup import escape
 
         from egoworld._atomic import write_json
         from egoworld.cluster import ClusterError
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
             write_json(folder / "audit.json", result)
             result["_motion_samples"] = motion
         except (DatasetError, SpecError, ClusterError) as e:
-            con.print(f"[red]error:[/red] {e}")
+            con.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(2)
         sm = result["summary"]
         con.print(f"{sm['sessions']} sessions, {sm['episodes']} episodes, {sm['hours'] * 60:.1f} min; "

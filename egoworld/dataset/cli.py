@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pack synced sessions into the LeRobot-v3 episode store (data, videos, meta, provenance)."""
         from rich.console import Console
+        from rich.markup import escape
 
         from egoworld.cluster import ClusterError
         from egoworld.dataset.build import DatasetError, build_store
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
             r = build_store(data, out, size=size, gop=gop, fps=fps, workers=workers,
                             progress=lambda sid: con.print(f"  packed {sid}"), ray=ray)
         except (DatasetError, ClusterError) as e:
-            con.print(f"[red]error:[/red] {e}")
+            con.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(2)
         con.print(f"wrote {r.episodes} episodes, {r.frames} frames → {r.store}")
         for s in r.excluded:

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -151,7 +152,7 @@ def sync_command(data: Path, out: Path | None = None, workers: int = 1, ray: str
         try:
             reports = run_batch_ray(sessions, out, ray, console)
         except ClusterError as e:
-            console.print(f"[red]error:[/] {e}")
+            console.print(f"[red]error:[/] {escape(str(e))}")
             return 2
     else:
         reports = run_batch(sessions, out, max(1, int(workers)), console)
