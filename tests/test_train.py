@@ -207,8 +207,8 @@ def test_torchrun_two_ranks_equal_one_rank_over_steps_and_resume_on_another_worl
     counts = [sum(ds[0].owner_of(i) == 0 for i in batch_indices(s, len(ds[0]), 4, 0)) for s in range(6)]
     assert set(counts) != {2}, counts
     w1, w2 = _weights(tmp_path / "r1", 6), _weights(tmp_path / "r2", 6)
-    assert _rel_gap(w1, _weights(tmp_path / "r1", 3)) > 1e-3  # the weights moved between the compared steps
-    assert _rel_gap(w1, w2) < 1e-4, _rel_gap(w1, w2)
+    assert _rel_gap(w1, _weights(tmp_path / "r1", 3)) > 5e-4  # the weights moved between the compared steps (~1e-3) …
+    assert _rel_gap(w1, w2) < 1e-6, _rel_gap(w1, w2)  # … far more than 1 and 2 ranks differ (~5e-9)
     l1 = [float(r["loss"]) for r in _rows(tmp_path / "r1/metrics.csv") if r["split"] == "train"]
     l2 = [float(r["loss"]) for r in _rows(tmp_path / "r2/metrics.csv") if r["split"] == "train"]
     assert len(l1) == len(l2) == 6 and max(abs(a - b) / abs(a) for a, b in zip(l1, l2)) < 1e-4, (l1, l2)
@@ -222,7 +222,7 @@ def test_torchrun_two_ranks_equal_one_rank_over_steps_and_resume_on_another_worl
     for run in ("r21", "r12"):
         assert ck.list_checkpoints(tmp_path / run)[-1].name == "step_00000006"
         assert len(_rows(tmp_path / run / "data_order.csv")) == 6
-        assert _rel_gap(w1, _weights(tmp_path / run, 6)) < 1e-4, (run, _rel_gap(w1, _weights(tmp_path / run, 6)))
+        assert _rel_gap(w1, _weights(tmp_path / run, 6)) < 1e-6, (run, _rel_gap(w1, _weights(tmp_path / run, 6)))
 
 
 def test_presets_are_overrides_of_one_config():
