@@ -412,11 +412,11 @@ def _histogram_stats(hist: np.ndarray) -> dict:
     return res
 
 
-def _image_stats(store: Path, results: list[dict]) -> dict:
+def _image_stats(store: Path, results: list[dict] | int) -> dict:
     """Per-channel stats of the stored video in [0, 1], from each episode's ``pixel_hist`` (computed now
-    for an episode that has none)."""
+    for an episode that has none; ``results`` may be just the number of episodes)."""
     total = np.zeros((3, 256), np.int64)
-    for k, r in enumerate(results):
+    for k, r in enumerate([{}] * results if isinstance(results, int) else results):
         h = r.get("pixel_hist")
         total += np.asarray(h if h is not None else pixel_histogram(store / L.video_path(k)), np.int64)
     return _histogram_stats(total)
