@@ -7,9 +7,25 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="egoworld: first-person capture → world model.")
+from egoworld.cluster import RAY_HELP
+
+
+class _Group(TyperGroup):
+    """``--ray`` takes an optional ADDRESS: given bare (last, or before another option) it means Ray's default."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        for i in range(len(args) - 1, -1, -1):
+            if args[i] == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+                args.insert(i + 1, "")
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, help="egoworld: first-person capture → world model.")
 capture_app = typer.Typer(no_args_is_help=True, help="Record sessions with the MuJoCo egocentric rig (real recordings: egoworld import).")
 app.add_typer(capture_app, name="capture")
 console = Console()
@@ -40,6 +56,7 @@ def capture_sim(
     start: str = typer.Option("walk", help="walk: each session starts across the room and walks up; table: it starts at "
                               "the table, hands ready (the workspace only — no walking frames to confound hand motion with)."),
     workers: int = typer.Option(1, min=1, help="Processes to use."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
 ) -> None:
     """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
     from egoworld.capture.sim.batch import capture_many
@@ -62,12 +79,29 @@ def capture_sim(
     configs = plan_sessions(sessions, places, people, task_list, seed, mix=mix, start=start, seconds=seconds, fps=fps, width=width, height=height,
                             fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
                             frame_drop_rate=frame_drop_rate, consent=consent, light_scale=light_scale)
-    done, failed = capture_many(out, configs, workers)
+    if ray is not None:
+        done, failed = _capture_on_ray(out, configs, ray)
+    else:
+        done, failed = capture_many(out, configs, workers)
     console.print(f"wrote {len(done)} sessions to {out}")
     for sid, err in failed:
         console.print(f"[red]failed[/red] {sid}: {err}")
     if failed:
         raise typer.Exit(1)
+
+
+def _capture_on_ray(out: Path, configs: list, address: str) -> tuple[list[Path], list[tuple[str, str]]]:
+    """One Ray task per session (each writes its own folder under OUT atomically)."""
+    from egoworld.capture.sim.record import capture_session
+    from egoworld.cluster import ClusterError, map_tasks
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        outcomes = map_tasks(capture_session, [(out, c) for c in configs], [c.session_id for c in configs], address)
+    except ClusterError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    return sorted(o.value for o in outcomes if o.ok), [(o.label, f"{o.kind}: {o.error}") for o in outcomes if not o.ok]
 
 
 @app.command()
@@ -111,11 +145,12 @@ def sync(
     data: Path = typer.Argument(..., help="A session folder, or a folder of sessions."),
     out: Optional[Path] = typer.Option(None, help="Where aligned episodes go (default DATA/aligned)."),
     workers: int = typer.Option(1, min=1, help="Processes to use."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
 ) -> None:
     """Estimate clock offset and drift of every motion stream against the video; write aligned episodes."""
     from egoworld.sync.cli import sync_command
 
-    raise typer.Exit(sync_command(data, out, workers))
+    raise typer.Exit(sync_command(data, out, workers, ray))
 
 
 @app.command()

@@ -162,25 +162,67 @@ def test_bad_store_or_occupied_out_is_an_error_not_a_traceback(tmp_path, tmp_pat
     assert bad.returncode == 2 and "info.json" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_torchrun_two_processes_give_the_single_process_gradient(tmp_path):
+def _torchrun(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "egoworld.train", "synthetic:10", "--out", str(out), *MICRO, *extra],
+                          env=_env(), capture_output=True, text=True, timeout=240)
+
+
+def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
+    return load_file(str(run / f"checkpoints/step_{step:08d}/model.safetensors"))
+
+
+def _rel_gap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    va, vb = (torch.cat([d[k].flatten() for k in sorted(d)]) for d in (a, b))
+    return float((va - vb).norm() / va.norm())
+
+
+def _back_to(src: Path, dst: Path, step: int) -> Path:
+    """A copy of a finished run as if it had been stopped after the checkpoint at ``step``."""
+    shutil.copytree(src, dst)
+    for c in ck.list_checkpoints(dst):
+        if int(c.name.split("_")[1]) > step:
+            shutil.rmtree(c)
+    return dst
+
+
+def test_torchrun_two_ranks_equal_one_rank_over_steps_and_resume_on_another_world_size(tmp_path):
+    """Two ranks, each reading only its own episodes, take the one-rank steps (same global batch) for 6 steps,
+    and a run stopped at step 3 continues on the other number of ranks to the same weights."""
+    steps = ["--steps", "6", "--ckpt-every", "3", "--val-every", "3", "--keep-last", "4"]
     one, two = tmp_path / "g1.safetensors", tmp_path / "g2.safetensors"
-    r1 = subprocess.run(_train_cmd(tmp_path / "r1", "--steps", "1", "--grad-dump", str(one), "--set", "threads=1"),
+    r1 = subprocess.run(_train_cmd(tmp_path / "r1", *steps, "--grad-dump", str(one), "--set", "threads=1"),
                         env=_env(), capture_output=True, text=True, timeout=240)
     assert r1.returncode == 0, r1.stderr[-3000:]
-    r2 = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                         "-m", "egoworld.train", "synthetic:10", "--out", str(tmp_path / "r2"), *MICRO, "--steps", "1",
-                         "--grad-dump", str(two)], env=_env(), capture_output=True, text=True, timeout=240)
+    r2 = _torchrun(tmp_path / "r2", *steps, "--grad-dump", str(two))
     assert r2.returncode == 0, (r2.stdout[-2000:], r2.stderr[-3000:])
     g1, g2 = load_file(str(one)), load_file(str(two))
-    assert g1.keys() == g2.keys()
-    v1 = torch.cat([g1[k].flatten() for k in sorted(g1)])
-    v2 = torch.cat([g2[k].flatten() for k in sorted(g2)])
-    assert v1.norm() > 0
-    assert (v1 - v2).norm() / v1.norm() < 1e-4, float((v1 - v2).norm() / v1.norm())
-    # and both took the same optimisation step
-    a = load_file(str(tmp_path / "r1/checkpoints/step_00000001/model.safetensors"))
-    b = load_file(str(tmp_path / "r2/checkpoints/step_00000001/model.safetensors"))
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    assert sum(float(v.norm()) for v in g1.values()) > 0
+    assert _rel_gap(g1, g2) < 1e-4, _rel_gap(g1, g2)  # the first step's averaged gradient
+    # the two ranks really split the batches: some steps have an uneven split (or one rank idle)
+    ds = [SyntheticClips(episodes=10, length=48, T=8, size=32, split="train", shard=(r, 2)) for r in range(2)]
+    owners = {e: ds[0].owner[e] for e in ds[0].owner}
+    assert set(owners.values()) == {0, 1} and ds[0].owner == ds[1].owner
+    counts = [sum(ds[0].owner_of(i) == 0 for i in batch_indices(s, len(ds[0]), 4, 0)) for s in range(6)]
+    assert set(counts) != {2}, counts
+    w1, w2 = _weights(tmp_path / "r1", 6), _weights(tmp_path / "r2", 6)
+    assert _rel_gap(w1, _weights(tmp_path / "r1", 3)) > 5e-4  # the weights moved between the compared steps (~1e-3) …
+    assert _rel_gap(w1, w2) < 1e-6, _rel_gap(w1, w2)  # … far more than 1 and 2 ranks differ (~5e-9)
+    l1 = [float(r["loss"]) for r in _rows(tmp_path / "r1/metrics.csv") if r["split"] == "train"]
+    l2 = [float(r["loss"]) for r in _rows(tmp_path / "r2/metrics.csv") if r["split"] == "train"]
+    assert len(l1) == len(l2) == 6 and max(abs(a - b) / abs(a) for a, b in zip(l1, l2)) < 1e-4, (l1, l2)
+
+    # stopped after step 3 on two ranks, continued on one; and the other way round
+    r21 = subprocess.run(_train_cmd(_back_to(tmp_path / "r2", tmp_path / "r21", 3), *steps, "--resume", "--set", "threads=1"),
+                         env=_env(), capture_output=True, text=True, timeout=240)
+    assert r21.returncode == 0 and "resuming" in r21.stdout, r21.stderr[-3000:]
+    r12 = _torchrun(_back_to(tmp_path / "r1", tmp_path / "r12", 3), *steps, "--resume")
+    assert r12.returncode == 0 and "resuming" in r12.stdout, (r12.stdout[-2000:], r12.stderr[-3000:])
+    for run in ("r21", "r12"):
+        assert ck.list_checkpoints(tmp_path / run)[-1].name == "step_00000006"
+        assert len(_rows(tmp_path / run / "data_order.csv")) == 6
+        assert _rel_gap(w1, _weights(tmp_path / run, 6)) < 1e-6, (run, _rel_gap(w1, _weights(tmp_path / run, 6)))
 
 
 def test_presets_are_overrides_of_one_config():

@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from egoworld.actions import ACTION_DIM, hand_slice
-from egoworld.audit.behaviour import behaviour_report
-from egoworld.audit.rights import lineage_users, rights_table
+from egoworld.audit.behaviour import behaviour_report, episode_part
+from egoworld.audit.rights import lineage_users, live_consent, rights_table
 from egoworld.audit.spec import evaluate_capture, evaluate_sync, load_spec
 from egoworld.dataset import layout as L
 from egoworld.dataset.build import DatasetError
-from egoworld.dataset.store import Store, open_store, read_runs
+from egoworld.dataset.store import Store, episode_problem, locate_session, open_store, read_runs
 
 THIN_FRACTION = 0.5  # a cell with fewer frames than this share of the mean non-empty cell is "thin"
 
@@ -47,23 +47,32 @@ def _entropy(counts: dict[str, float]) -> dict:
             "balance_min_over_max": round(float(vals.min() / vals.max()), 4) if vals.max() > 0 else 0.0}
 
 
-def _motion(store: Store, fps: float) -> dict:
-    """Per task: head speed (m/s), head turn rate (rad/s) and wrist speed (m/s) over valid actions."""
+def motion_part(data_file: Path, fps: float) -> dict[str, list[float]]:
+    """One episode's head speed (m/s), head turn rate (rad/s) and wrist speed (m/s) over valid actions."""
+    try:
+        t = pq.read_table(data_file, columns=["action", "action_valid"])
+    except (pa.ArrowException, OSError) as e:
+        raise DatasetError(data_file, f"not a readable parquet file (truncated or corrupt?): {e}") from e
+    a = np.asarray(t.column("action").combine_chunks().flatten(), np.float64).reshape(-1, ACTION_DIM)
+    a = a[t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool)]
+    d = {"head_speed": (np.linalg.norm(a[:, 0:3], axis=1) * fps).tolist(),
+         "head_turn": (np.linalg.norm(a[:, 3:6], axis=1) * fps).tolist(), "wrist_speed": []}
+    for s in range(2):
+        sl = hand_slice(s)
+        d["wrist_speed"] += (np.linalg.norm(a[:, sl.start:sl.start + 3], axis=1) * fps).tolist()
+    return d
+
+
+def _motion(store: Store, fps: float, parts: list[dict] | None = None) -> dict:
+    """Per task: the ``motion_part``s of its episodes, in episode order."""
+    rows = store.episode_rows()
+    if parts is None:
+        parts = [motion_part(store.data_file(row["episode_index"]), fps) for row in rows]
     out: dict[str, dict[str, list[float]]] = {}
-    for row in store.episode_rows():
-        p = store.data_file(row["episode_index"])
-        try:
-            t = pq.read_table(p, columns=["action", "action_valid"])
-        except (pa.ArrowException, OSError) as e:
-            raise DatasetError(p, f"not a readable parquet file (truncated or corrupt?): {e}") from e
-        a = np.asarray(t.column("action").combine_chunks().flatten(), np.float64).reshape(-1, ACTION_DIM)
-        a = a[t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool)]
+    for row, part in zip(rows, parts):
         d = out.setdefault(row["task_id"], {"head_speed": [], "head_turn": [], "wrist_speed": []})
-        d["head_speed"] += (np.linalg.norm(a[:, 0:3], axis=1) * fps).tolist()
-        d["head_turn"] += (np.linalg.norm(a[:, 3:6], axis=1) * fps).tolist()
-        for s in range(2):
-            sl = hand_slice(s)
-            d["wrist_speed"] += (np.linalg.norm(a[:, sl.start:sl.start + 3], axis=1) * fps).tolist()
+        for k in d:
+            d[k] += part[k]
     return out
 
 
@@ -99,13 +108,71 @@ def _checkpoints(found: list[dict], records: list[dict]) -> list[dict]:
     return out
 
 
+def session_facts(root: str, session: dict, episode: dict | None, has_labels: bool, fps: float) -> dict:
+    """What the audit reads from one session's files — its live consent and, for an episode, the
+    motion, the behaviour part and whether its stored files are whole. The unit of work of a
+    cluster audit; a local audit runs the same function in turn. A bad file comes back as
+    ``data_error`` / ``consent_error`` (path, problem) for the caller to raise in a fixed order."""
+    root_path = Path(root)
+    facts: dict = {}
+    if episode is not None:
+        data, video = Path(episode["data_file"]), Path(episode["video_file"])
+        try:
+            facts["motion"] = motion_part(data, fps)
+        except DatasetError as e:
+            facts["data_error"] = (str(e.path), e.problem)
+            return facts
+        facts["behaviour"] = episode_part(data, episode["episode_index"], has_labels, episode["has_reward"],
+                                          locate_session(root_path, session))
+        facts["damaged"] = episode_problem(data, video, episode["length"])
+    try:
+        facts["live"] = live_consent(session, root_path)
+    except DatasetError as e:
+        facts["consent_error"] = (str(e.path), e.problem)
+    return facts
+
+
+def _gather_facts(store: Store, fps: float, ray: str | None) -> tuple[list[dict], list[dict]]:
+    """``session_facts`` of every session (in ``store.sessions`` order) and of every episode (in episode
+    order); on Ray one task per session, and a task lost on the cluster is redone here."""
+    rows = store.episode_rows()
+    episodes = {}
+    for row in rows:
+        ep = row["episode_index"]
+        episodes[ep] = {"episode_index": ep, "data_file": str(store.data_file(ep)), "video_file": str(store.video_file(ep)),
+                        "length": int(row["length"]), "has_reward": row.get("has_reward", True)}
+    jobs = [(str(store.root), s, episodes.get(s.get("episode_index")) if s.get("episode_index") is not None else None,
+             store.has_labels, fps) for s in store.sessions]
+    if ray is not None:
+        from egoworld.cluster import map_tasks
+
+        outcomes = map_tasks(session_facts, jobs, [str(s.get("session_id")) for s in store.sessions], ray)
+        facts = [o.value if o.ok else session_facts(*job) for o, job in zip(outcomes, jobs)]
+    else:
+        facts = [session_facts(*job) for job in jobs]
+    by_episode = {job[2]["episode_index"]: f for job, f in zip(jobs, facts) if job[2] is not None}
+    for ep in episodes:  # an episode no session record points at (not written by `egoworld episodes`)
+        if ep not in by_episode:
+            by_episode[ep] = session_facts(str(store.root), {}, episodes[ep], store.has_labels, fps)
+    ordered = [by_episode[row["episode_index"]] for row in rows]
+    for f in ordered + facts:  # the local audit's order of complaints: data files first, then consent records
+        if "data_error" in f:
+            raise DatasetError(*f["data_error"])
+    for f in facts:
+        if "consent_error" in f:
+            raise DatasetError(*f["consent_error"])
+    return facts, ordered
+
+
 def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints: list[Path] | None = None,
-              today: dt.date | None = None) -> dict:
-    """The audit as a JSON-able dict (see the module docstring)."""
+              today: dt.date | None = None, ray: str | None = None) -> dict:
+    """The audit as a JSON-able dict (see the module docstring). ``ray``: read the sessions' files as
+    Ray tasks, one per session (an address, or "" for Ray's default); the result is the same."""
     spec = load_spec(spec_path)
     store = open_store(data)
     fps = store.fps
     sessions = store.sessions
+    facts, episode_facts = _gather_facts(store, fps, ray)
     capture, sync, flagged = [], [], []
     for s in sessions:
         c = evaluate_capture(spec, s)
@@ -135,10 +202,10 @@ def run_audit(data: str | Path, spec_path: str | Path | None = None, checkpoints
         "objects_x_task": _cells(in_store, "objects", "task", fps) if in_store else {},
         "combinations": sorted({f"{s['place']}|{s['person']}|{s['task']}|{'+'.join(s['objects'])}" for s in in_store}),
     }
-    motion = _motion(store, fps)
+    motion = _motion(store, fps, [f["motion"] for f in episode_facts])
     coverage["motion"] = {task: {k: _dist(v) for k, v in d.items()} for task, d in motion.items()}
-    coverage["behaviour"] = behaviour_report(store)
-    rights = rights_table(store, spec, today)
+    coverage["behaviour"] = behaviour_report(store, [f["behaviour"] for f in episode_facts])
+    rights = rights_table(store, spec, today, facts)
     exports = json.loads((store.root / L.EXPORTS_PATH).read_text())["exports"] if (store.root / L.EXPORTS_PATH).exists() else []
     revocations = json.loads((store.root / L.REVOCATIONS_PATH).read_text())["revocations"] if (store.root / L.REVOCATIONS_PATH).exists() else []
     revoked = [r for r in rights if r["revoked_at"]]

@@ -28,9 +28,9 @@ SHORTCUT_RHO = 0.5  # |Spearman ρ| of a nuisance signal with the reward label t
 REACH_BINS_M = (0.0, 0.05, 0.10, 0.20, 0.40, np.inf)
 
 
-def _episode_arrays(store: Store, ep: int) -> dict[str, np.ndarray]:
-    cols = ["action", "action_valid", "observation.state", "frame_index"] + (["next.reward"] if store.has_labels else [])
-    t = pq.read_table(store.data_file(ep), columns=cols, filters=[("episode_index", "=", ep)])
+def _episode_arrays(data_file: Path, ep: int, has_labels: bool) -> dict[str, np.ndarray]:
+    cols = ["action", "action_valid", "observation.state", "frame_index"] + (["next.reward"] if has_labels else [])
+    t = pq.read_table(data_file, columns=cols, filters=[("episode_index", "=", ep)])
     out = {"action": np.asarray(t.column("action").combine_chunks().flatten(), np.float64).reshape(-1, ACTION_DIM),
            "valid": t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool),
            "state": np.asarray(t.column("observation.state").combine_chunks().flatten(), np.float64).reshape(t.num_rows, -1),
@@ -74,60 +74,73 @@ def _session_dirs(store: Store) -> dict[str, Path]:
     return out
 
 
-def behaviour_report(store: Store) -> dict[str, Any]:
-    """Action coverage, behaviour mix and the shortcut check for one store (see the module docstring)."""
+def episode_part(data_file: Path, ep: int, has_labels: bool, has_reward: bool, sdir: Path | None) -> dict[str, Any]:
+    """One episode's share of the report (counts and per-frame signals): the part a cluster task computes."""
     vel = np.zeros((2, BINS, BINS, BINS), np.int64)
     grip = np.zeros((2, BINS), np.int64)
     reach = np.zeros(len(REACH_BINS_M) - 1, np.int64)
-    mix_frames: dict[str, int] = {}
-    unrecorded = 0
-    rewards, eye, late = [], [], []
-    dirs = _session_dirs(store)
+    part: dict[str, Any] = {"vel": vel, "grip": grip, "reach": reach, "mix": {}, "unrecorded": 0, "shortcut": None}
     edges = np.linspace(-VELOCITY_BOX, VELOCITY_BOX, BINS + 1)[1:-1]
-    for row in store.episode_rows():
-        a = _episode_arrays(store, row["episode_index"])
-        act = a["action"][a["valid"]]
-        ctrl = action_to_control(act)
-        for s in range(2):
-            v = act[:, hand_slice(s).start: hand_slice(s).start + 3]
-            idx = np.digitize(v, edges)
-            np.add.at(vel[s], (idx[:, 0], idx[:, 1], idx[:, 2]), 1)
-            np.add.at(grip[s], np.clip((ctrl[:, 12 + 7 * s] * BINS).astype(int), 0, BINS - 1), 1)
-        st = a["state"]
-        hands = np.stack([st[:, 7:10], st[:, 14:17]], 1)
-        d_eye = np.linalg.norm(hands - st[:, None, 0:3], axis=-1).min(1)
-        n = len(st)
-        if "reward" in a and row.get("has_reward", True):
-            rewards.append(a["reward"])
-            eye.append(d_eye)
-            late.append(a["frame"] / max(n - 1, 1))
-        sdir = dirs.get(row.get("session_id"))
-        if sdir is None:
-            unrecorded += 1
-            continue
-        try:
-            meta = json.loads((sdir / "session.json").read_text())
-        except (OSError, ValueError):
-            meta = {}
-        b = meta.get("behaviour")
-        if b and isinstance(b.get("frames"), dict):
-            for k, v in b["frames"].items():
-                mix_frames[k] = mix_frames.get(k, 0) + int(v)
-        else:
-            unrecorded += 1
-        truth = sdir / "truth" / "frames.parquet"
-        if truth.exists():
-            t = pq.read_table(truth, columns=["frame", "object_pos"])
-            objs = t.column("object_pos").to_pylist()
-            if objs and objs[0]:
-                frames = t.column("frame").to_numpy()
-                table = np.full((int(frames.max()) + 1, len(objs[0]) // 3, 3), np.nan)
-                table[frames] = np.asarray(objs, np.float64).reshape(len(objs), -1, 3)
-                at = table[np.clip(a["frame"], 0, len(table) - 1)]  # (n, objects, 3)
-                d = np.linalg.norm(hands[:, :, None] - at[:, None], axis=-1).reshape(n, -1)
-                d = d[np.isfinite(d).any(1)]
-                d = np.nanmin(d, axis=1)
-                np.add.at(reach, np.searchsorted(REACH_BINS_M, d, side="right") - 1, 1)
+    a = _episode_arrays(data_file, ep, has_labels)
+    act = a["action"][a["valid"]]
+    ctrl = action_to_control(act)
+    for s in range(2):
+        v = act[:, hand_slice(s).start: hand_slice(s).start + 3]
+        idx = np.digitize(v, edges)
+        np.add.at(vel[s], (idx[:, 0], idx[:, 1], idx[:, 2]), 1)
+        np.add.at(grip[s], np.clip((ctrl[:, 12 + 7 * s] * BINS).astype(int), 0, BINS - 1), 1)
+    st = a["state"]
+    hands = np.stack([st[:, 7:10], st[:, 14:17]], 1)
+    d_eye = np.linalg.norm(hands - st[:, None, 0:3], axis=-1).min(1)
+    n = len(st)
+    if "reward" in a and has_reward:
+        part["shortcut"] = (a["reward"], d_eye, a["frame"] / max(n - 1, 1))
+    if sdir is None:
+        part["unrecorded"] = 1
+        return part
+    try:
+        meta = json.loads((sdir / "session.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    b = meta.get("behaviour")
+    if b and isinstance(b.get("frames"), dict):
+        for k, v in b["frames"].items():
+            part["mix"][k] = part["mix"].get(k, 0) + int(v)
+    else:
+        part["unrecorded"] = 1
+    truth = sdir / "truth" / "frames.parquet"
+    if truth.exists():
+        t = pq.read_table(truth, columns=["frame", "object_pos"])
+        objs = t.column("object_pos").to_pylist()
+        if objs and objs[0]:
+            frames = t.column("frame").to_numpy()
+            table = np.full((int(frames.max()) + 1, len(objs[0]) // 3, 3), np.nan)
+            table[frames] = np.asarray(objs, np.float64).reshape(len(objs), -1, 3)
+            at = table[np.clip(a["frame"], 0, len(table) - 1)]  # (n, objects, 3)
+            d = np.linalg.norm(hands[:, :, None] - at[:, None], axis=-1).reshape(n, -1)
+            d = d[np.isfinite(d).any(1)]
+            d = np.nanmin(d, axis=1)
+            np.add.at(reach, np.searchsorted(REACH_BINS_M, d, side="right") - 1, 1)
+    return part
+
+
+def behaviour_report(store: Store, parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Action coverage, behaviour mix and the shortcut check for one store (see the module docstring).
+
+    ``parts``: the stored episodes' ``episode_part``s in episode order, when computed elsewhere (a cluster)."""
+    if parts is None:
+        dirs = _session_dirs(store)
+        parts = [episode_part(store.data_file(row["episode_index"]), row["episode_index"], store.has_labels,
+                              row.get("has_reward", True), dirs.get(row.get("session_id"))) for row in store.episode_rows()]
+    vel = sum((p["vel"] for p in parts), np.zeros((2, BINS, BINS, BINS), np.int64))
+    grip = sum((p["grip"] for p in parts), np.zeros((2, BINS), np.int64))
+    reach = sum((p["reach"] for p in parts), np.zeros(len(REACH_BINS_M) - 1, np.int64))
+    mix_frames: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["mix"].items():
+            mix_frames[k] = mix_frames.get(k, 0) + v
+    unrecorded = sum(p["unrecorded"] for p in parts)
+    signals = [p["shortcut"] for p in parts if p["shortcut"] is not None]
     out: dict[str, Any] = {
         "control": {"wrist_velocity": {"box_m_per_frame": float(VELOCITY_BOX), "bins_per_axis": BINS, "min_frames": MIN_FRAMES,
                                        "left": _coverage(vel[0]), "right": _coverage(vel[1])},
@@ -146,9 +159,9 @@ def behaviour_report(store: Store) -> dict[str, Any]:
         sh = lambda names: round(sum(v for k, v in mix_frames.items() if k in names) / total, 4)  # noqa: E731
         out["mix"]["share"] = {"task": sh({"task"}), "play": sh(play), "failure": sh(failure),
                                "other": sh(set(mix_frames) - play - failure - {"task"})}
-    if rewards:
-        out["shortcut"] = shortcut_check(*(np.concatenate(x) for x in (rewards, eye, late)))
+    if signals:
+        out["shortcut"] = shortcut_check(*(np.concatenate(x) for x in zip(*signals)))
     return out
 
 
-__all__ = ["behaviour_report", "shortcut_check"]
+__all__ = ["behaviour_report", "episode_part", "shortcut_check"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from egoworld.cluster import RAY_HELP
+
 
 def register(app: typer.Typer) -> None:
     """Add ``audit``, ``export`` and the ``consent`` group (``revoke``) to the main egoworld app."""
@@ -20,11 +22,14 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Folder for audit.json + report.html (default: DATA)."),
         checkpoints: list[Path] = typer.Option([], "--checkpoints", help="Folders to search for lineage.json (repeatable)."),
         html: bool = typer.Option(True, "--html/--no-html", help="Also write report.html."),
+        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     ) -> None:
         """Capture standard, sync, coverage and rights → audit.json and a self-contained report.html."""
         from rich.console import Console
+        from rich.markup import escape
 
         from egoworld._atomic import write_json
+        from egoworld.cluster import ClusterError
         from egoworld.audit.audit import run_audit
         from egoworld.audit.report import write_report
         from egoworld.audit.spec import SpecError
@@ -33,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
         con = Console()
         try:
-            result = run_audit(data, spec, checkpoints)
+            result = run_audit(data, spec, checkpoints, ray=ray)
             store = open_store(data)
             folder = out or Path(data)
             if html:
@@ -41,8 +46,8 @@ def register(app: typer.Typer) -> None:
             motion = result.pop("_motion_samples")
             write_json(folder / "audit.json", result)
             result["_motion_samples"] = motion
-        except (DatasetError, SpecError) as e:
-            con.print(f"[red]error:[/red] {e}")
+        except (DatasetError, SpecError, ClusterError) as e:
+            con.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(2)
         sm = result["summary"]
         con.print(f"{sm['sessions']} sessions, {sm['episodes']} episodes, {sm['hours'] * 60:.1f} min; "

@@ -107,11 +107,14 @@ def clearance(session: dict, use: str, spec: dict, today: dt.date | None = None,
     return not reasons, reasons
 
 
-def rights_table(store: Store, spec: dict, today: dt.date | None = None) -> list[dict]:
-    """Per session: consent scope, expiry, revocation, and whether it is usable for each use."""
+def rights_table(store: Store, spec: dict, today: dt.date | None = None, facts: list[dict] | None = None) -> list[dict]:
+    """Per session: consent scope, expiry, revocation, and whether it is usable for each use.
+
+    ``facts``: per session (in ``store.sessions`` order) its ``live`` consent and ``damaged`` files when
+    they were read elsewhere (``egoworld audit --ray``)."""
     out = []
-    for s in store.sessions:
-        live = live_consent(s, store.root)
+    for k, s in enumerate(store.sessions):
+        live = facts[k]["live"] if facts is not None else live_consent(s, store.root)
         consent = live.record
         stored = s.get("consent") or {}
         row = {"session_id": s["session_id"], "episode_index": s.get("episode_index"),
@@ -120,7 +123,10 @@ def rights_table(store: Store, spec: dict, today: dt.date | None = None) -> list
                "revoked_at": (consent or {}).get("revoked_at") or stored.get("revoked_at"),
                "consent_present": consent is not None, "consent_file": str(live.path) if live.path else None,
                "consent_problem": live.problem}
-        damaged = store.episode_problem(s["episode_index"]) if s.get("episode_index") is not None else None
+        if facts is not None:
+            damaged = facts[k].get("damaged")
+        else:
+            damaged = store.episode_problem(s["episode_index"]) if s.get("episode_index") is not None else None
         row["store_files"] = damaged or "ok"
         for use in USES:
             ok, why = consent_status(consent, use, today)

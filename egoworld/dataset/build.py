@@ -285,12 +285,41 @@ def build_episode(session_path: str, aligned_path: str, video_out: str, fps: flo
     if size is not None and (size[0], size[1]) != out[0].shape[:2]:
         out = [cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in out]
     encode_video(Path(video_out), out, fps, gop)
+    pixel_hist = pixel_histogram(Path(video_out))
     capture.update({"frames_written": len(pts), "frames_nominal": int(n), "dropped_frames": int(dropped.sum()),
                     "dropped_rate": round(float(dropped.mean()), 5),
                     "measured_fps": round(float(1e9 / np.median(np.diff(pts))), 4) if len(pts) > 1 else None})
     return {"table": pa.table(cols), "capture": capture, "has_labels": has_labels, "length": n,
             "height": out[0].shape[0], "width": out[0].shape[1],
-            "action_rows": action[action_valid], "n_valid": int(action_valid.sum())}
+            "action_rows": action[action_valid], "n_valid": int(action_valid.sum()), "pixel_hist": pixel_hist}
+
+
+def build_episode_shard(session_path: str, aligned_path: str, video_out: str, fps: float, size: tuple[int, int] | None,
+                        gop: int, with_labels: bool) -> dict:
+    """``build_episode`` as a shard on disk (the ``--ray`` path): ``K.mp4``, ``K.parquet`` (the episode's
+    table), ``K.actions.parquet`` (its valid actions at source precision, for the stats) beside
+    ``video_out``, each written atomically; returns the small rest. ``read_shard`` gives back exactly
+    what ``build_episode`` returns, so the merged store equals a local build byte for byte."""
+    try:
+        r = build_episode(session_path, aligned_path, video_out, fps, size, gop, with_labels)
+    except SessionError as e:
+        raise DatasetError(e.path, e.problem) from e
+    except VideoError as e:
+        raise DatasetError(session_path, str(e)) from e
+    base = Path(video_out).with_suffix("")
+    write_parquet(base.with_suffix(".parquet"), r["table"])
+    rows = np.asarray(r["action_rows"])
+    write_parquet(base.with_suffix(".actions.parquet"), pa.table({
+        "action": pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), ACTION_DIM)}))
+    return {k: v for k, v in r.items() if k not in ("table", "action_rows")}
+
+
+def read_shard(video_out: str | Path, rest: dict) -> dict:
+    """The result of ``build_episode`` from the shard ``build_episode_shard`` wrote."""
+    base = Path(video_out).with_suffix("")
+    acts = _read_parquet(base.with_suffix(".actions.parquet")).column("action").combine_chunks()
+    return dict(rest, table=_read_parquet(base.with_suffix(".parquet")),
+                action_rows=np.asarray(acts.flatten()).reshape(len(acts), ACTION_DIM))
 
 
 def measure_only(session_path: str) -> dict:
@@ -358,28 +387,69 @@ def _episode_row_stats(tables: list[pa.Table], feats: dict, action_rows: np.ndar
     return stats
 
 
-def _image_stats(store: Path, n_episodes: int, per_episode: int = 8) -> dict:
-    """Per-channel stats of the video in [0, 1], shaped (3, 1, 1) as LeRobot keeps image stats."""
-    px = []
-    for ep in range(n_episodes):
-        with av.open(str(store / L.video_path(ep))) as c:
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-        idx = np.linspace(0, len(frames) - 1, min(per_episode, len(frames))).astype(int)
-        px.append(np.stack([frames[i] for i in idx]).reshape(-1, 3) / 255.0)
-    v = np.concatenate(px)
-    s = L.feature_stats(v)
-    out = {k: [[[x]] for x in val] if k != "count" else val for k, val in s.items()}
-    return out
+IMAGE_SAMPLES = 8  # frames per episode that the image stats are taken from
+
+
+def pixel_histogram(video: Path, per_episode: int = IMAGE_SAMPLES) -> list[list[int]]:
+    """Counts of each 8-bit value per RGB channel over ``per_episode`` frames spread evenly over the
+    stored video. Exact and additive: the store's image stats come from the sum over episodes, so the
+    episode tasks compute them in parallel and the merge only adds 3 × 256 counts per episode."""
+    with av.open(str(video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    idx = np.linspace(0, len(frames) - 1, min(per_episode, len(frames))).astype(int)
+    px = np.stack([frames[i] for i in idx]).reshape(-1, 3)
+    return [np.bincount(px[:, ch], minlength=256).tolist() for ch in range(3)]
+
+
+def _histogram_stats(hist: np.ndarray) -> dict:
+    """``L.feature_stats`` of the pixel values / 255 that ``hist`` (3, 256) counts, computed from the counts
+    (same order statistics and linear quantiles as numpy's), shaped (3, 1, 1) as LeRobot keeps image stats."""
+    levels = np.arange(256) / 255.0
+    n = int(hist[0].sum())
+    out: dict[str, list] = {"min": [], "max": [], "mean": [], "std": []}
+    qs: dict[float, list] = {q: [] for q in L.QUANTILES}
+    for h in hist:
+        present = np.flatnonzero(h)
+        mean = float((h * levels).sum() / n)
+        out["min"].append(levels[present[0]])
+        out["max"].append(levels[present[-1]])
+        out["mean"].append(mean)
+        out["std"].append(float(np.sqrt((h * (levels - mean) ** 2).sum() / n)))
+        cum = np.cumsum(h)
+        for q in L.QUANTILES:
+            pos = (n - 1) * q
+            lo = int(np.floor(pos))
+            a, b = (levels[int(np.searchsorted(cum, k, side="right"))] for k in (lo, min(lo + 1, n - 1)))
+            qs[q].append(float(a + (pos - lo) * (b - a)))
+    for q in L.QUANTILES:
+        out[f"q{int(q * 100):02d}"] = qs[q]
+    res = {k: [[[float(x)]] for x in v] for k, v in out.items()}
+    res["count"] = [n]
+    return res
+
+
+def _image_stats(store: Path, results: list[dict] | int) -> dict:
+    """Per-channel stats of the stored video in [0, 1], from each episode's ``pixel_hist`` (computed now
+    for an episode that has none; ``results`` may be just the number of episodes)."""
+    total = np.zeros((3, 256), np.int64)
+    for k, r in enumerate([{}] * results if isinstance(results, int) else results):
+        h = r.get("pixel_hist")
+        total += np.asarray(h if h is not None else pixel_histogram(store / L.video_path(k)), np.int64)
+    return _histogram_stats(total)
 
 
 def build_store(data: str | Path, out: str | Path | None = None, size: int | None = None, gop: int = DEFAULT_GOP,
-                fps: float | None = None, workers: int = 1, progress: Callable[[str], None] | None = None) -> BuildResult:
+                fps: float | None = None, workers: int = 1, progress: Callable[[str], None] | None = None,
+                ray: str | None = None) -> BuildResult:
     """Pack every synced session under ``data`` into a LeRobot-v3 store at ``out`` (default DATA/episodes).
 
     ``size`` (pixels, square) re-scales the video; None keeps the source resolution. Sessions whose
     sync failed, whose frame rate differs from the store's (LeRobot stores one fps), or whose files
     cannot be read (the file and the problem are named) are listed in ``meta/egoworld/sessions.json``
     with the reason instead of becoming episodes; one bad session does not stop the others.
+
+    ``ray`` (an address, or "" for Ray's default): each episode is one Ray task writing its shard
+    into the temporary store (``build_episode_shard``); the merge is the same code as a local build.
     """
     data = Path(data)
     out = Path(out) if out is not None else data / "episodes"
@@ -431,7 +501,18 @@ def build_store(data: str | Path, out: str | Path | None = None, size: int | Non
             if progress:
                 progress(todo[k].session_id)
 
-        if workers > 1 and len(jobs) > 1:
+        if ray is not None:
+            from egoworld.cluster import map_tasks
+
+            outcomes = map_tasks(build_episode_shard, jobs, [i.session_id for i in todo], ray)
+            for k, o in enumerate(outcomes):
+                if o.ok:
+                    collect(k, lambda k=k, o=o: read_shard(jobs[k][2], o.value))
+                    continue
+                todo[k].excluded = f"unreadable: {o.error}" if o.kind == "DatasetError" else f"failed: {o.kind}: {o.error}"
+                if progress:
+                    progress(todo[k].session_id)
+        elif workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futs = [pool.submit(build_episode, *j) for j in jobs]
                 for k, f in enumerate(futs):
@@ -710,7 +791,7 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
     if tables:
         action_rows = np.concatenate([r["action_rows"] for r in results]) if results else np.zeros((0, ACTION_DIM))
         stats = _episode_row_stats(tables, feats, action_rows)
-        stats[L.VIDEO_KEY] = _image_stats(tmp, len(results))
+        stats[L.VIDEO_KEY] = _image_stats(tmp, results)
     write_json(tmp / L.STATS_PATH, stats)
     write_json(tmp / L.INFO_PATH, L.info_json(fps, feats, len(results), start, len(tasks), extra={
         "egoworld": {"store_version": 1, "gop": gop, "source_data": str(data.resolve()), "video_key": L.VIDEO_KEY,

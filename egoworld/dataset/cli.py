@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from egoworld.cluster import RAY_HELP
+
 
 def register(app: typer.Typer) -> None:
     """Add ``episodes`` and ``query`` to the main egoworld app."""
@@ -21,18 +23,21 @@ def register(app: typer.Typer) -> None:
         gop: int = typer.Option(16, min=1, max=300, help="Keyframe every GOP frames (short: the loader seeks fast)."),
         fps: float | None = typer.Option(None, help="Store frame rate (default: the most common among the sessions)."),
         workers: int = typer.Option(1, min=1, help="Processes to use."),
+        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     ) -> None:
         """Pack synced sessions into the LeRobot-v3 episode store (data, videos, meta, provenance)."""
         from rich.console import Console
+        from rich.markup import escape
 
+        from egoworld.cluster import ClusterError
         from egoworld.dataset.build import DatasetError, build_store
 
         con = Console()
         try:
             r = build_store(data, out, size=size, gop=gop, fps=fps, workers=workers,
-                            progress=lambda sid: con.print(f"  packed {sid}"))
-        except DatasetError as e:
-            con.print(f"[red]error:[/red] {e}")
+                            progress=lambda sid: con.print(f"  packed {sid}"), ray=ray)
+        except (DatasetError, ClusterError) as e:
+            con.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(2)
         con.print(f"wrote {r.episodes} episodes, {r.frames} frames → {r.store}")
         for s in r.excluded:

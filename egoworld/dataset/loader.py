@@ -33,7 +33,24 @@ from egoworld.dataset.build import DatasetError
 from egoworld.dataset.splits import KINDS, Split, select
 from egoworld.dataset.store import Store, open_store
 
-__all__ = ["ClipDataset", "Split", "VideoReader", "make_loader"]
+__all__ = ["ClipDataset", "Split", "VideoReader", "assign_shards", "make_loader"]
+
+
+def assign_shards(clips: dict[int, int], world: int) -> dict[int, int]:
+    """Episode → the rank that reads it: whole episodes, balanced by clip count (largest first, each to
+    the least-loaded rank, ties to the lower rank) — a pure function of the episodes and ``world``."""
+    load = [0] * max(1, int(world))
+    owner = {}
+    for ep, n in sorted(clips.items(), key=lambda kv: (-kv[1], kv[0])):
+        r = min(range(len(load)), key=lambda k: (load[k], k))
+        owner[ep] = r
+        load[r] += n
+    return owner
+
+
+def window_count(length: int, T: int, stride: int) -> int:
+    """Windows per episode (the same every epoch; ``ClipDataset.set_epoch`` only moves their phase)."""
+    return max(1, (length - T) // stride)
 
 
 class VideoReader:
@@ -132,12 +149,14 @@ class ClipDataset(Dataset):
     def __init__(self, root: str | Path, T: int, size: int = 64, split: Split | str = "train", seed: int = 0,
                  cache: bool = True, stride: int | None = None, cache_mb: int = 1024,
                  motion_offset: int = 0, places: Sequence[str] | None = None,
-                 leave_out: dict[str, str] | None = None) -> None:
+                 leave_out: dict[str, str] | None = None, shard: tuple[int, int] | None = None) -> None:
         """``motion_offset`` k pairs frame i with the motion (action, state) of frame i + k: an
         uncorrected clock offset of k frames, for the sync ablation. ``places`` keeps only
         episodes recorded in those places (the single-place ablation). ``leave_out`` maps session
         ids to the reason they must not be used (e.g. revoked consent); ``self.left_out`` lists
-        the ones of this split that were dropped."""
+        the ones of this split that were dropped. ``shard`` = (rank, world): the clip index stays the
+        whole split's (every rank agrees on it), but only the episodes ``assign_shards`` gives this
+        rank are read and decoded; ``owner_of(i)`` says which rank reads clip i."""
         if T < 1:
             raise ValueError(f"T must be ≥ 1, got {T}")
         self.store = open_store(root)
@@ -162,7 +181,11 @@ class ClipDataset(Dataset):
         self.episodes: pa.Table = self.store.episodes.take(pa.array(
             [i for i in chosen if rows[i]["length"] >= self.T], type=pa.int64()))
         self.has_reward_store = self.store.has_labels
-        self._arrays = {ep: self._load(ep, rows[ep]) for ep in self.episode_indices}
+        self._lengths = {ep: int(rows[ep]["length"]) for ep in self.episode_indices}
+        rank, world = shard or (0, 1)
+        self.rank = int(rank)
+        self.owner = assign_shards({ep: window_count(n, self.T, self.stride) for ep, n in self._lengths.items()}, world)
+        self._arrays = {ep: self._load(ep, rows[ep]) for ep in self.episode_indices if self.owner[ep] == self.rank}
         self.cache_enabled = bool(cache)
         self._cache = _FrameCache(int(cache_mb) * 2**20)
         self._readers: OrderedDict[int, VideoReader] = OrderedDict()
@@ -226,10 +249,10 @@ class ClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(epoch), 7])
         index = []
         for ep in self.episode_indices:
-            n = self._arrays[ep]["length"]
+            n = self._lengths[ep]
             # one window fewer than would tile the episode, so every epoch's phase can move by up to
             # a whole stride (windows stay distinct across seeds even when T divides the length)
-            count = max(1, (n - self.T) // self.stride)
+            count = window_count(n, self.T, self.stride)
             slack = (n - self.T) - (count - 1) * self.stride
             phase = int(rng.integers(0, slack + 1))
             index += [(ep, phase + k * self.stride) for k in range(count)]
@@ -242,6 +265,10 @@ class ClipDataset(Dataset):
     def windows(self) -> np.ndarray:
         """(len, 2) array of (episode_index, start frame)."""
         return self._index.copy()
+
+    def owner_of(self, i: int) -> int:
+        """The rank that reads clip ``i`` (0 without a shard)."""
+        return self.owner[int(self._index[i][0])]
 
     # -- frames -----------------------------------------------------------------------------
     def _reader(self, ep: int) -> VideoReader:
@@ -270,7 +297,9 @@ class ClipDataset(Dataset):
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         ep, start = (int(x) for x in self._index[i])
-        a = self._arrays[ep]
+        a = self._arrays.get(ep)
+        if a is None:
+            raise IndexError(f"clip {i} is in episode {ep}, which rank {self.owner[ep]} reads, not this one (rank {self.rank})")
         sl = slice(start, start + self.T)
         img = self.frames(ep, start)
         extra = {"objects": torch.from_numpy(a["objects"][sl].copy())} if "objects" in a else {}

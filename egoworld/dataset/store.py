@@ -80,29 +80,33 @@ class Store:
         return L.OBJECTS_KEY in self.info["features"]
 
     def episode_problem(self, episode_index: int) -> str | None:
-        """Why an episode's stored files cannot be handed out (missing, truncated, wrong length), from
-        their headers only — no decoding; None when they look whole."""
-        import av
-
+        """Why an episode's stored files cannot be handed out (``episode_problem``); None when they look whole."""
         length = int(self.episodes.slice(episode_index, 1).to_pylist()[0]["length"])
-        data, video = self.data_file(episode_index), self.video_file(episode_index)
-        try:
-            rows = pq.read_metadata(data).num_rows
-        except (OSError, pa.ArrowException) as e:
-            return f"{data}: not a readable parquet file ({e})"
-        if rows != length:
-            return f"{data}: {rows} rows, meta/episodes says {length}"
-        try:
-            with av.open(str(video)) as c:
-                frames = c.streams.video[0].frames
-        except (av.error.FFmpegError, OSError, IndexError) as e:
-            return f"{video}: not a readable video ({e})"
-        if frames and frames != length:
-            return f"{video}: {frames} frames, meta/episodes says {length}"
-        return None
+        return episode_problem(self.data_file(episode_index), self.video_file(episode_index), length)
 
     def stat(self, feature: str, key: str) -> np.ndarray:
         return np.asarray(self.stats[feature][key], dtype=np.float64)
+
+
+def episode_problem(data: Path, video: Path, length: int) -> str | None:
+    """Why an episode's stored files cannot be handed out (missing, truncated, wrong length), from
+    their headers only — no decoding; None when they look whole."""
+    import av
+
+    try:
+        rows = pq.read_metadata(data).num_rows
+    except (OSError, pa.ArrowException) as e:
+        return f"{data}: not a readable parquet file ({e})"
+    if rows != length:
+        return f"{data}: {rows} rows, meta/episodes says {length}"
+    try:
+        with av.open(str(video)) as c:
+            frames = c.streams.video[0].frames
+    except (av.error.FFmpegError, OSError, IndexError) as e:
+        return f"{video}: not a readable video ({e})"
+    if frames and frames != length:
+        return f"{video}: {frames} frames, meta/episodes says {length}"
+    return None
 
 
 def session_candidates(root: Path | None, session: dict) -> list[Path]:

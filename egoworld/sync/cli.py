@@ -1,4 +1,4 @@
-"""``egoworld sync DATA [--out OUT] [--workers N]``: sync every session under DATA, print a table.
+"""``egoworld sync DATA [--out OUT] [--workers N | --ray [ADDRESS]]``: sync every session under DATA, print a table.
 
 The estimate never sees ``truth/``; when the sessions have it (simulated data), the aggregate
 error against it is computed afterwards by ``egoworld.sync.evaluate`` and printed separately.
@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -75,6 +76,26 @@ def run_batch(sessions: list[Path], out: Path, workers: int = 1, console: Consol
     return [reports[p] for p in sessions]
 
 
+def run_batch_ray(sessions: list[Path], out: Path, address: str | None, console: Console | None = None) -> list[dict]:
+    """Sync sessions as Ray tasks (one per session; each writes its own ``out/<id>/`` atomically);
+    reports in input order. A task lost with its worker is reported as a failed session."""
+    from egoworld.cluster import map_tasks
+
+    console = console or Console()
+    outcomes = map_tasks(_safe_sync, [(p, out) for p in sessions], [p.name for p in sessions], address,
+                         on_done=lambda o: console.print(f"  {o.label}: {o.value['verdict'] if o.ok else o.error}"))
+    reports = []
+    for p, o in zip(sessions, outcomes):
+        if o.ok:
+            reports.append(o.value)
+            continue
+        report = {"session_id": p.name, "session_path": str(p), "verdict": FAILED, "reason": f"internal error: {o.error}",
+                  "clocks": {}, "streams": {}}
+        write_json(out / p.name / "sync.json", report)
+        reports.append(report)
+    return reports
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
@@ -110,8 +131,10 @@ def evaluation_table(agg: dict) -> Table:
     return t
 
 
-def sync_command(data: Path, out: Path | None = None, workers: int = 1) -> int:
+def sync_command(data: Path, out: Path | None = None, workers: int = 1, ray: str | None = None) -> int:
     """Sync every session under ``data`` into ``out`` (default DATA/aligned) and print the table.
+
+    ``ray`` (an address, or "" for Ray's default): one Ray task per session instead of local processes.
 
     Exit code: 0 when every session synced (ok or suspect), 1 when any failed, 2 when there was
     nothing to sync.
@@ -123,7 +146,16 @@ def sync_command(data: Path, out: Path | None = None, workers: int = 1) -> int:
         console.print(f"[red]{data}: no sessions found (a session is a folder holding session.json)[/]")
         return 2
     out = Path(out) if out is not None else data / "aligned"
-    reports = run_batch(sessions, out, max(1, int(workers)), console)
+    if ray is not None:
+        from egoworld.cluster import ClusterError
+
+        try:
+            reports = run_batch_ray(sessions, out, ray, console)
+        except ClusterError as e:
+            console.print(f"[red]error:[/] {escape(str(e))}")
+            return 2
+    else:
+        reports = run_batch(sessions, out, max(1, int(workers)), console)
     console.print(report_table(reports))
     evals = [evaluate_session(p, r) for p, r in zip(sessions, reports) if r.get("clocks") is not None]
     summary: dict = {"sessions": [{k: r.get(k) for k in ("session_id", "verdict", "reason")} for r in reports]}

@@ -30,11 +30,13 @@ class ClipSource(Protocol):
     def action_stats(self) -> Any: ...
 
 
-def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_training: bool = False) -> ClipSource:
+def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_training: bool = False,
+               shard: tuple[int, int] | None = None) -> ClipSource:
     """The clips of ``split`` ("train", "val", "heldout", "all") of ``data``, ``T`` frames each (default seq_len).
 
     ``for_training`` applies the run's data ablations (``sync_offset_frames``, ``train_places`` on the
-    train split); evaluation always reads the data as it is.
+    train split); evaluation always reads the data as it is. ``shard`` = (rank, world): read only the
+    episodes this rank trains on (``owner_of``).
     """
     T = T or cfg.seq_len
     if str(data).startswith("synthetic"):
@@ -44,7 +46,8 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
         shape = {k: float(v) for k, v in zip(("square", "speed"), parts[1:])}
         from egoworld.train.synthetic import SyntheticClips
 
-        return SyntheticClips(episodes=n, length=max(48, T + 8), T=T, size=cfg.image_size, seed=0, split=split, **shape)
+        return SyntheticClips(episodes=n, length=max(48, T + 8), T=T, size=cfg.image_size, seed=0, split=split, shard=shard,
+                              **shape)
     from egoworld.audit.rights import revoked_sessions
     from egoworld.dataset.loader import ClipDataset
 
@@ -56,7 +59,7 @@ def open_clips(data: str, cfg: Config, split: str, T: int | None = None, for_tra
                   places=[p for p in cfg.train_places.split(",") if p] if split == "train" else None,
                   # a model must not learn from people who withdrew their consent
                   leave_out=revoked_sessions(data)) if for_training else {}
-    ds = ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), **ablate)
+    ds = ClipDataset(data, T, size=cfg.image_size, split=split, seed=cfg.seed, stride=max(1, T // 2), shard=shard, **ablate)
     if cfg.track_points and for_training and not ds.store.has_objects:
         from egoworld.dataset.build import DatasetError
 
@@ -118,6 +121,15 @@ def collate(ds: ClipSource, indices: list[int], epochs: list[int] | None = None)
         items.append(ds[i])
     keys = [k for k, v in items[0].items() if isinstance(v, torch.Tensor)]
     return {k: torch.stack([it[k] for it in items]) for k in keys}
+
+
+def rank_positions(ds: ClipSource, indices: list[int], rank: int, world: int) -> list[int]:
+    """The positions of the global batch this rank computes: those whose clip is in its shard of
+    episodes (``ds.owner_of``), so that no rank decodes a clip it does not train on. Their number
+    varies from step to step; the loop weighs each rank's loss by it."""
+    if world == 1:
+        return list(range(len(indices)))
+    return [j for j, i in enumerate(indices) if ds.owner_of(i) == rank]
 
 
 def rank_slice(indices: list[int], rank: int, world: int) -> tuple[list[int], int]:

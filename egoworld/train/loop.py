@@ -8,9 +8,14 @@ where an unkilled run ends:
     ``--minutes`` — and written to ``plan.json`` before the first checkpoint, so a resumed run
     does not re-decide it;
   * model, optimizer (Adam moments) and the learning-rate schedule position are restored.
-With N processes every rank builds the same global batch and keeps 1/N of it, draws the global
-batch's noise and keeps its slice, and gradients are averaged with one all-reduce: the update is
-the single-process update up to float summation order.
+With N processes (torchrun, one node or many) every rank reads only its own shard of whole
+episodes (``ClipDataset(shard=…)``: no rank decodes a clip it does not train on). Every rank builds
+the same global batch and computes the samples whose clips it owns — how many varies from step to
+step — draws the global batch's noise and keeps its rows, weighs its mean loss by its share of the
+batch, and the gradients are summed with one all-reduce: the update is the single-process update
+up to float summation order, whatever the number of ranks (so a run can resume on another number).
+The one term that is not a per-sample mean is the reward loss, normalised by the labelled frames of
+the batch: it matches exactly when every clip has labels or none has.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from egoworld.train.data import (
     batch_indices,
     collate,
     open_clips,
-    rank_slice,
+    rank_positions,
     register_run_on_store,
     sample_epochs,
 )
@@ -65,12 +70,26 @@ def _dist() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
 
 
-def _allreduce_grads(model: torch.nn.Module, world: int) -> None:
-    """Average gradients over ranks with a single flat all-reduce (missing grads count as zero)."""
+class _RowNoise(Noise):
+    """The global batch's noise, keeping the rows of this rank's samples (not one contiguous slice)."""
+
+    def __init__(self, generator: torch.Generator, global_batch: int, rows: list[int]) -> None:
+        super().__init__(generator, global_batch, 0)
+        self.rows = torch.tensor(rows, dtype=torch.long)
+
+    def uniform(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        u = torch.rand((self.global_batch,) + tuple(shape[1:]), generator=self.generator, device=self.generator.device)
+        return u[self.rows].to(device)
+
+
+METRIC_KEYS = [f for f in LOG_FIELDS if f not in ("step", "split", "time_s", "lr", "samples_per_s")]
+
+
+def _allreduce_grads(model: torch.nn.Module) -> None:
+    """Sum the (already batch-share weighted) gradients of all ranks with one flat all-reduce (missing grads count as zero)."""
     params = [p for p in model.parameters() if p.requires_grad]
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
     dist.all_reduce(flat)
-    flat /= world
     i = 0
     for p in params:
         n = p.numel()
@@ -133,7 +152,8 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
 
-    train_ds = open_clips(data, cfg, "train", for_training=True)  # checks the whole store first
+    train_ds = open_clips(data, cfg, "train", for_training=True,  # checks the whole store first
+                          shard=(rank, world) if world > 1 else None)
     left_out = dict(getattr(train_ds, "left_out", {}) or {})
     if left_out and is_main:
         echo(f"left out {len(left_out)} episode(s) of the training split: "
@@ -192,7 +212,8 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
         # under-count the steps that fit.
         t_warm = time.time()
         for i in range(0, len(train_ds), 2):
-            train_ds[i]
+            if world == 1 or train_ds.owner_of(i) == rank:
+                train_ds[i]
         if is_main:
             echo(f"frame cache warmed in {time.time() - t_warm:.0f} s")
 
@@ -206,15 +227,18 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
             lr = lr_at(cfg, step, total)
             opt.lr = lr
             idx = batch_indices(step, n, cfg.batch_size, cfg.seed)
-            local, offset = rank_slice(idx, rank, world)
-            epochs, _ = rank_slice(sample_epochs(step, n, cfg.batch_size), rank, world)
-            batch = collate(train_ds, local, epochs)
-            noise = Noise(torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), cfg.batch_size, offset)
-            loss, metrics = world_model_loss(model, batch, noise)
+            epochs = sample_epochs(step, n, cfg.batch_size)
+            rows = rank_positions(train_ds, idx, rank, world)
             opt.zero_grad()
-            loss.backward()
+            metrics = {}
+            if rows:
+                batch = collate(train_ds, [idx[j] for j in rows], [epochs[j] for j in rows])
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+                noise = Noise(gen, cfg.batch_size, 0) if world == 1 else _RowNoise(gen, cfg.batch_size, rows)
+                loss, metrics = world_model_loss(model, batch, noise)
+                (loss * (len(rows) / cfg.batch_size) if world > 1 else loss).backward()
             if world > 1:
-                _allreduce_grads(model, world)
+                _allreduce_grads(model)
             if grad_dump is not None and step == 0 and is_main:
                 save_file({k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None},
                           str(grad_dump))
@@ -242,10 +266,11 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
                                                "seconds_per_step": per_step})
 
             if step % cfg.log_every == 0 or step == total:
-                if world > 1:
-                    vals = torch.tensor(list(metrics.values()))
+                if world > 1:  # the batch's mean: each rank's means weighed by its number of samples
+                    vals = torch.tensor([[metrics.get(k, 0.0) * len(rows), len(rows) if k in metrics else 0]
+                                         for k in METRIC_KEYS], dtype=torch.float64)
                     dist.all_reduce(vals)
-                    metrics = dict(zip(metrics, (vals / world).tolist()))
+                    metrics = {k: float(v / c) for k, (v, c) in zip(METRIC_KEYS, vals.tolist()) if c > 0}
                 elapsed = time.time() - t_start
                 last = metrics
                 if logger:

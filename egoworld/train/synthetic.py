@@ -48,9 +48,10 @@ class SyntheticClips:
 
     def __init__(self, episodes: int = 8, length: int = 48, T: int = 16, size: int = 32, seed: int = 0,
                  places: int = 4, stride: int | None = None, split: str = "all", square: float = SQUARE,
-                 speed: float = SPEED):
+                 speed: float = SPEED, shard: tuple[int, int] | None = None):
         """``split``: "train", "val" (every 5th episode outside the held-out place), "heldout" (the last
-        place, never trained on) or "all"; the episodes are the same whatever the split."""
+        place, never trained on) or "all"; the episodes are the same whatever the split. ``shard`` =
+        (rank, world): ``owner_of(i)`` says which rank trains on clip i, as ``ClipDataset`` does."""
         rng = np.random.default_rng(seed)
         self.places, self.square, self.speed = places, square, speed
         self.T, self.size = T, size
@@ -83,6 +84,11 @@ class SyntheticClips:
         self.episodes = [self.episodes[e] for e in keep]
         step = stride or max(1, T // 2)
         self.index = [(e, s) for e in keep for s in range(0, length - T + 1, step)]
+        from egoworld.dataset.loader import assign_shards
+
+        rank, world = shard or (0, 1)
+        self.rank = rank
+        self.owner = assign_shards({e: sum(1 for x, _ in self.index if x == e) for e in keep}, world)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -95,6 +101,9 @@ class SyntheticClips:
         item["episode_index"] = torch.full((self.T,), e, dtype=torch.int64)
         item["frame_index"] = torch.arange(s, s + self.T, dtype=torch.int64)
         return item
+
+    def owner_of(self, i: int) -> int:
+        return self.owner[self.index[i][0]]
 
     def action_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         acts = torch.cat([self._data[m["episode_index"]]["action"][:-1] for m in self.episodes])

@@ -6,6 +6,8 @@ from typing import Callable
 
 import typer
 
+from egoworld.cluster import RAY_HELP
+
 import_app = typer.Typer(help="Turn one recording in a real format into a raw session (streams on native clocks + consent).",
                          no_args_is_help=True)
 
@@ -30,6 +32,27 @@ def _run(fn: Callable[[], Path | list[Path]]) -> None:
         typer.echo(f"wrote {p}")
 
 
+def _import_folder(fmt: str, folder: Path, out: Path, ray: str | None, options: dict) -> None:
+    """A folder of recordings: each becomes OUT/<file stem>; one that cannot be imported is left out with its reason."""
+    from egoworld.capture.importers.folder import import_folder
+    from egoworld.cluster import ClusterError
+
+    try:
+        done, failed = import_folder(fmt, folder, out, options, ray)
+    except (ValueError, FileNotFoundError, ClusterError) as e:
+        typer.echo(f"import failed: {e}", err=True)
+        raise typer.Exit(2) from e
+    for p in done:
+        typer.echo(f"wrote {p}")
+    for name, why in failed:
+        typer.echo(f"left out {name}: {why}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+RAY = typer.Option(None, "--ray", metavar="[ADDRESS]", help="With a folder SRC: " + RAY_HELP)
+
+
 @import_app.command("camera")
 def camera_command(
     src: Path = typer.Argument(..., help="The clip (mp4/mov/…); GoPro GPMF, Sony, Insta360, DJI … telemetry is read from it."),
@@ -40,10 +63,15 @@ def camera_command(
     telemetry: Path | None = typer.Option(None, help="Telemetry file (.gcsv; Sensor Logger Gyroscope.csv, its folder or "
                                                      "its zip) if not embedded/sidecar."),
     stabilised: str = typer.Option("auto", help="In-camera stabilisation yes | no | auto (from the metadata)."),
+    ray: str | None = RAY,
 ) -> None:
-    """Action cameras and phones: the gyro/accelerometer the camera embedded (telemetry-parser)."""
+    """Action cameras and phones: the gyro/accelerometer the camera embedded (telemetry-parser).
+    SRC may be a folder of clips: each becomes OUT/<file stem>."""
     from egoworld.capture.importers.camera import import_camera
 
+    if src.is_dir():
+        return _import_folder("camera", src, out, ray, {"consent": consent, "camera_file": camera, "hfov_deg": hfov,
+                                                         "stabilised": stabilised})
     _run(lambda: import_camera(src, out, consent=consent, telemetry=telemetry, camera_file=camera, hfov_deg=hfov,
                                stabilised=stabilised))
 
@@ -85,10 +113,13 @@ def egodex_command(
     consent: str | None = CONSENT,
     hdf5: Path | None = typer.Option(None, help="The HDF5 (default: SRC with .hdf5)."),
     min_confidence: float = typer.Option(0.0, help="Drop hand rows below this joint confidence."),
+    ray: str | None = RAY,
 ) -> None:
-    """EgoDex: MP4 + HDF5 (camera pose, hand joints with confidences)."""
+    """EgoDex: MP4 + HDF5 (camera pose, hand joints with confidences). SRC may be a folder of recordings."""
     from egoworld.capture.importers.egodex import import_egodex
 
+    if src.is_dir():
+        return _import_folder("egodex", src, out, ray, {"consent": consent, "min_confidence": min_confidence})
     _run(lambda: import_egodex(src, out, hdf5=hdf5, consent=consent, min_confidence=min_confidence))
 
 
