@@ -30,11 +30,17 @@ class DemoPlan:
     places: int
     people: int
     train_steps: int
-    plan_episodes: int  # closed-loop episodes per method × held-in/held-out place (task: push)
+    plan_episodes: int  # closed-loop episodes per method × held-in/held-out place (task: PLAN_TASK)
 
 
 FULL = DemoPlan(sessions=8, seconds=12.0, size=128, places=4, people=4, train_steps=120, plan_episodes=3)
 QUICK = DemoPlan(sessions=4, seconds=8.0, size=96, places=3, people=2, train_steps=12, plan_episodes=1)
+
+
+# The planning section: the drawer (reach the handle, pull it to where the tracker says it goes), planned by
+# the goal-conditioned cost on the model's imagined tracked points (docs/planning.md).
+PLAN_TASK = "open_drawer"
+PLAN_OBJECTIVE = dict(track=1.0, progress=0.0)
 
 
 def _train(data: str, out: str, steps: int, seed: int, blind: bool) -> dict:
@@ -43,7 +49,7 @@ def _train(data: str, out: str, steps: int, seed: int, blind: bool) -> dict:
     from egoworld.train.loop import train
 
     cfg = preset("tiny", steps=steps, seed=seed, action_blind=True if blind else None, ckpt_every=max(steps // 2, 1),
-                 val_every=max(steps // 2, 1))
+                 val_every=max(steps // 2, 1), track_points=2)
     cfg.extra = dict(cfg.extra, data=data)
     return train(cfg, data, out, progress=False, echo=lambda s: None)
 
@@ -127,16 +133,16 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, co
     lap("eval_s")
 
     if planning is None:
-        console.rule("6 · plan: CEM with the world model in the simulator, against random, sim-oracle and the scripted person")
+        console.rule(f"6 · plan: CEM with the world model in the simulator ({PLAN_TASK}), against random, sim-oracle and the scripted person")
         from egoworld.evaluate.closed_loop import closed_loop_eval
         from egoworld.report.planning import from_closed_loop
 
         # --quick (CI, ≤ 90 s) plans in the held-in place only and leaves out the costly sim-oracle;
         # the full demo plays every actor in both places
         cl = closed_loop_eval(runs["model"], quick=True, episodes=plan.plan_episodes, seed=seed, out=out / "plan",
-                              places=("held_in",) if quick else None,
+                              tasks=(PLAN_TASK,), places=("held_in",) if quick else None,
                               methods=("random", "model", "scripted") if quick else None,
-                              progress=False, echo=lambda s: None)
+                              objective=PLAN_OBJECTIVE, progress=False, echo=lambda s: None)
         planning = from_closed_loop(cl, out / "plan")
         lap("plan_s")
 
