@@ -179,13 +179,16 @@ def improve(
     noise: float = typer.Option(0.3, min=0.0, help="Exploration noise on the planned controls (share of their half-range)."),
     steps: int = typer.Option(150, min=1, help="Fine-tuning steps per round."),
     eval_episodes: int = typer.Option(6, min=1, help="Closed-loop episodes per round, the same starts every round."),
+    track: float = typer.Option(0.0, min=0.0, help="Plan by the imagined tracked object (as `egoworld plan --track`)."),
+    progress: float = typer.Option(1.0, min=0.0, help="Weight of the reward head's progress in the planner's cost."),
     seed: int = typer.Option(0),
 ) -> None:
     """The interaction loop: the planner acts in the simulator, its sessions join the store, the model is fine-tuned."""
     from egoworld.improve import ImproveConfig, improve as run_improve
 
+    objective = {k: v for k, v in dict(track=track).items() if v} | ({"progress": progress} if progress != 1.0 else {})
     cfg = ImproveConfig(task=task, rounds=rounds, sessions=sessions, seconds=seconds, start=start, noise=noise, steps=steps,
-                        eval_episodes=eval_episodes, seed=seed)
+                        eval_episodes=eval_episodes, objective=objective, seed=seed)
     try:
         run_improve(run, data, out, cfg, echo=console.print)
     except (FileNotFoundError, ValueError) as e:

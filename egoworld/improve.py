@@ -39,6 +39,7 @@ class ImproveConfig:
     eval_episodes: int = 6  # closed-loop episodes per round (held-in places), from the same starts every round
     max_steps: int = 90
     planner: dict = field(default_factory=lambda: dict(samples=32, iterations=2))
+    objective: dict = field(default_factory=dict)  # Objective fields of the planner's cost (e.g. track=1, progress=0)
     seed: int = 0
     workers: int = 1
 
@@ -59,14 +60,15 @@ class _RigEnv:
 
 
 def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key: int, person: int,
-                  head_noise: float = 0.0) -> Callable[[Any], Iterator[np.ndarray]]:
-    """An ``act(episode)`` for ``capture_session``: the world-model planner, its plan perturbed by ``noise``
-    and, with ``head_noise``, the head turning smoothly at random (AR(1) rates, rad/frame)."""
+                  head_noise: float = 0.0, objective: dict | None = None) -> Callable[[Any], Iterator[np.ndarray]]:
+    """An ``act(episode)`` for ``capture_session``: the world-model planner (scoring by ``objective``), its plan
+    perturbed by ``noise`` and, with ``head_noise``, the head turning smoothly at random (AR(1) rates, rad/frame)."""
+    from egoworld.imagine.plan import Objective
     from egoworld.imagine.policy import PlannerPolicy, world_model_cost
 
     def act(episode: Any) -> Iterator[np.ndarray]:
         env = _RigEnv(episode, person)
-        policy = PlannerPolicy(planner_cfg, world_model_cost(model, context))
+        policy = PlannerPolicy(planner_cfg, world_model_cost(model, context, Objective(**(objective or {}))))
         rng = np.random.default_rng([key, 7])
         obs = env.obs()
         policy.reset(env, obs, key)
@@ -90,7 +92,8 @@ def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key:
 def _success(run: str, cfg: ImproveConfig, specs: list) -> dict[str, float]:
     from egoworld.evaluate.closed_loop import ClosedLoopConfig, run_episode
 
-    cl = ClosedLoopConfig(tasks=(cfg.task,), max_steps=cfg.max_steps, planner=dict(cfg.planner), seed=cfg.seed)
+    cl = ClosedLoopConfig(tasks=(cfg.task,), max_steps=cfg.max_steps, planner=dict(cfg.planner), seed=cfg.seed,
+                          objective=dict(cfg.objective))
     rows = [run_episode(run, s, "model", cl) for s in specs]
     return {"success": float(np.mean([r["success"] for r in rows])),
             "progress_gain": float(np.mean([r["progress"] - r["progress_start"] for r in rows])), "episodes": len(rows)}
@@ -170,7 +173,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
             meta = {"source": "interaction", "interaction": {"run": str(run), "checkpoint": current, "model_sha256": sha,
                                                              "round": r, "noise": cfg.noise, "planner": asdict(planner_cfg)}}
             sessions.append(capture_session(data, scfg, act=planner_agent(model, mcfg.context, planner_cfg, cfg.noise, key, person,
-                                                                      cfg.head_noise),
+                                                                      cfg.head_noise, cfg.objective),
                                             extra_meta=meta))
             echo(f"  round {r}: recorded {sessions[-1].name}")
         reports = run_batch(sessions, data / "aligned", cfg.workers, Console(quiet=True))

@@ -155,10 +155,11 @@ def test_interaction_loop_records_appends_fine_tunes_and_measures(world, tmp_pat
     data = tmp_path / "data"
     shutil.copytree(world["data"], data)
     cfg = ImproveConfig(task=TASK, rounds=1, sessions=1, seconds=10.0, steps=2, eval_episodes=1, max_steps=6,
-                        planner=dict(samples=4, iterations=1))
+                        planner=dict(samples=4, iterations=1), objective=dict(terminal=0.5))
     res = improve(world["run"], data, tmp_path / "improve", cfg, echo=lambda *_: None)
     saved = json.loads((tmp_path / "improve" / "improve.json").read_text())
     assert [r["round"] for r in saved["rounds"]] == [0, 1] and saved["rounds"] == res["rounds"]
+    assert saved["config"]["objective"] == {"terminal": 0.5}  # what the planner scored by, with the results
     r0, r1 = saved["rounds"]
     assert r1["real_frames"] == r0["real_frames"] + r1["interaction_frames"] and r1["interaction_frames"] == 10 * 30
     new = [p for p in data.iterdir() if (p / "session.json").exists() and
