@@ -655,6 +655,14 @@ def rate_ratio(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, t_ref_s: fl
 # ---------------------------------------------------------------- one clock, end to end
 
 
+def shown_s(pts_ns: np.ndarray) -> float:
+    """How long frames at these PTS (ns) are shown: N frames last N frame intervals, the last one
+    included, so 60 frames at 30 fps are 2 s (first to last frame would say 1.97 s)."""
+    if len(pts_ns) < 2:
+        return 0.0
+    return float(pts_ns[-1] - pts_ns[0] + np.median(np.diff(pts_ns))) * 1e-9
+
+
 def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: list[RotationEvidence],
                    t_ref_ns: int, fps: float, lim: Limits = Limits(), prior: Prior | None = None,
                    quick: bool = False) -> ClockFit:
@@ -675,7 +683,7 @@ def estimate_clock(clock: str, streams: list[str], vis: VisualRotations, ev: lis
 
     if not ev:
         return failed(f"no stream on clock {clock!r} measures the camera's rotation (hands alone are not evidence)")
-    duration = (vis.pts_ns[-1] - vis.pts_ns[0]) * 1e-9 if len(vis.pts_ns) > 1 else 0.0
+    duration = shown_s(vis.pts_ns)
     if duration < lim.min_duration_s:
         return failed(f"too short: {duration:.2f} s of video (need ≥ {lim.min_duration_s} s)")
     frac = float(vis.valid.mean()) if n_pairs else 0.0
