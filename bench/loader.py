@@ -10,13 +10,15 @@ Every loader reads the same windows: the T-frame windows ``ClipDataset`` tiles t
 - raw sequential decode (the floor): every frame of every episode video, in order, with PyAV
   and one colour converter per file, scaled to SIZE² (``--size 0``: the stored size, as LeRobot
   returns it), as numpy arrays;
-- egoworld ``ClipDataset`` as training uses it (the frame cache on) and without the cache;
+- egoworld ``ClipDataset`` as training uses it (the frame cache on), its second epoch, and without the cache;
 - ``LeRobotDataset`` with ``delta_timestamps`` for the same T frames at the same window starts,
   per video backend: LeRobot pins an older torch, so it runs in its own venv, whose python
   ``--lerobot-python`` names (``"not installed"`` is printed without it).
 
 The machine may be shared: each round runs every column once, in an order that alternates from
-round to round, and the ratios are taken within a round; the median round is printed last.
+round to round, and the ratios are taken within a round; the median round is printed last. The
+targets (issue 16) are judged on the first epoch from cold; the second epoch of the same loader
+(caches filled) is printed beside it.
 """
 from __future__ import annotations
 
@@ -56,11 +58,16 @@ def sequential(root: Path, size: int) -> tuple[int, float]:
 
 
 def egoworld_epoch(root: Path, T: int, size: int, seed: int, order: list[int], batch: int, workers: int,
-                   cache: bool) -> tuple[int, float]:
+                   cache: bool, warm: bool = False) -> tuple[int, float]:
+    """One epoch from cold (new workers, empty cache), or with ``warm`` the second epoch of the same
+    loader (persistent workers keep their caches, as ``make_loader``'s do)."""
     ds = ClipDataset(root, T=T, size=size, split="all", seed=seed, cache=cache)  # opening is not timed (nor LeRobot's)
-    n, t0 = 0, time.perf_counter()
-    for b in DataLoader(ds, batch_size=batch, sampler=order, num_workers=workers, collate_fn=collate):
-        n += b["image"].shape[0] * b["image"].shape[1]
+    loader = DataLoader(ds, batch_size=batch, sampler=order, num_workers=workers, collate_fn=collate,
+                        persistent_workers=workers > 0)
+    for _ in range(2 if warm else 1):
+        n, t0 = 0, time.perf_counter()
+        for b in loader:
+            n += b["image"].shape[0] * b["image"].shape[1]
     return n, time.perf_counter() - t0
 
 
@@ -123,6 +130,8 @@ def main() -> None:
     for w in workers:
         cols.append((f"egoworld ClipDataset, workers {w}",
                      lambda w=w: egoworld_epoch(root, a.T, size, a.seed, order, a.batch, w, True)))
+        cols.append((f"egoworld ClipDataset 2nd epoch, workers {w}",
+                     lambda w=w: egoworld_epoch(root, a.T, size, a.seed, order, a.batch, w, True, warm=True)))
         cols.append((f"egoworld ClipDataset no cache, workers {w}",
                      lambda w=w: egoworld_epoch(root, a.T, size, a.seed, order, a.batch, w, False)))
         if version:
@@ -151,14 +160,14 @@ def main() -> None:
         print(f"{base:52s}" + "".join(row))
     print("\nratios within a round (median [min–max] over rounds):")
     for w in workers:
-        ours = f"egoworld ClipDataset, workers {w}"
         targets = [("raw sequential decode", 0.8)]
         if version:
             targets += [(f"LeRobotDataset {be}, workers {w}", 3.0) for be in backends]
-        for den, goal in targets:
-            rs = ratio(ours, den)
-            print(f"  {ours} / {den}: {statistics.median(rs):.2f}× [{min(rs):.2f}–{max(rs):.2f}]  "
-                  f"(target ≥ {goal}×: {'met' if statistics.median(rs) >= goal else 'missed'})")
+        for ours in (f"egoworld ClipDataset, workers {w}", f"egoworld ClipDataset 2nd epoch, workers {w}"):
+            for den, goal in targets:
+                rs = ratio(ours, den)
+                print(f"  {ours} / {den}: {statistics.median(rs):.2f}× [{min(rs):.2f}–{max(rs):.2f}]  "
+                      f"(target ≥ {goal}×: {'met' if statistics.median(rs) >= goal else 'missed'})")
     if not version:
         print("  LeRobotDataset: not installed")
     sys.stdout.flush()
