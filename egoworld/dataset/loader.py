@@ -61,6 +61,7 @@ class VideoReader:
         self.stream = self.container.streams.video[0]
         self.stream.thread_count = 1
         self.tb = Fraction(self.stream.time_base)
+        self._tb_s = float(self.tb)  # a Fraction product per frame cost more than the frame's colour conversion
         self.reformatter = VideoReformatter()
         self._frames: Iterator[av.VideoFrame] | None = None  # the decoder, where the last read left it
         self._next = -1  # index of the frame it gives next (-1: just sought)
@@ -69,7 +70,7 @@ class VideoReader:
         self.decoded = 0  # frames decoded so far (for the benchmark)
 
     def _index(self, pts: int) -> int:
-        return int(round((float(pts * self.tb) - self.start_s) * self.fps))
+        return int(round((pts * self._tb_s - self.start_s) * self.fps))
 
     def _scaled(self, frame: av.VideoFrame) -> np.ndarray:
         return self.reformatter.reformat(frame, width=self.size, height=self.size, format="rgb24",
