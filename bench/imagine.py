@@ -25,7 +25,11 @@ import torch
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
 from egoworld.capture.sim.record import SessionConfig, capture_session
-from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
+from egoworld.capture.sim.replay import (
+    load_simulator,
+    recorded_controls,
+    recorded_states,
+)
 from egoworld.model import Noise, WorldModel, preset
 
 

@@ -21,7 +21,11 @@ CONSENT = ("subject_id", "consent_scopes", "consent_expires_at", "consent_revoke
 
 def main() -> None:
     import pandas as pd
-    from lerobot.datasets.dataset_tools import delete_episodes, merge_datasets, split_dataset
+    from lerobot.datasets.dataset_tools import (
+        delete_episodes,
+        merge_datasets,
+        split_dataset,
+    )
     from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
     root, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -75,7 +75,7 @@ def lerobot_epoch(python: str, root: Path, T: int, indices: list[int], batch: in
                   backend: str) -> tuple[int, float]:
     cmd = [python, str(HERE / "lerobot_loader.py"), str(root), "--indices", ",".join(map(str, indices)),
            "--T", str(T), "--batch", str(batch), "--workers", str(workers), "--backend", backend]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"LeRobot ({backend}) failed:\n{r.stderr[-3000:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -85,7 +85,7 @@ def lerobot_epoch(python: str, root: Path, T: int, indices: list[int], batch: in
 def lerobot_version(python: str | None) -> str | None:
     if not python:
         return None
-    r = subprocess.run([python, str(HERE / "lerobot_loader.py"), "--version"], capture_output=True, text=True)
+    r = subprocess.run([python, str(HERE / "lerobot_loader.py"), "--version"], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         return None
     v = json.loads(r.stdout.strip().splitlines()[-1])

@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rssm_reference import PlainWorldModel  # noqa: E402
+from rssm_reference import PlainWorldModel
 
-from egoworld.model import Noise, WorldModel, preset, world_model_loss  # noqa: E402
-from egoworld.train.data import collate  # noqa: E402
-from egoworld.train.optim import Adam  # noqa: E402
-from egoworld.train.synthetic import SyntheticClips  # noqa: E402
+from egoworld.model import Noise, WorldModel, preset, world_model_loss
+from egoworld.train.data import collate
+from egoworld.train.optim import Adam
+from egoworld.train.synthetic import SyntheticClips
 
 
 def _per_call(fn, n: int) -> float:
@@ -105,7 +105,7 @@ def main() -> None:
           f"(target ≥ 1.5×: {'met' if statistics.median(ratio) >= 1.5 else 'missed'})")
 
     # --- where an egoworld step's time goes ---
-    noise = lambda: Noise(torch.Generator().manual_seed(0), cfg.batch_size)  # noqa: E731
+    noise = lambda: Noise(torch.Generator().manual_seed(0), cfg.batch_size)
     B, T = batch["image"].shape[:2]
     embed = model.embed(batch["image"]).detach()
     sensed, known = model.sense(batch["state"], (B, T), None)

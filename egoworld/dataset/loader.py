@@ -4,9 +4,12 @@
 ``T`` frames, ``stride`` apart (default T), starting at a per-episode phase drawn from ``seed``
 — so ``len(ds)`` and ``ds[i]`` are fixed for a seed, and ``set_epoch(e)`` re-draws the phases
 without changing the length. Video is decoded with PyAV: seek to the keyframe at or before the
-window (the store has a keyframe every ``gop`` frames), decode only up to the window's end, scale
-in the decoder (swscale, area filter), and keep the downsampled frames in an in-memory cache
-(bounded by ``cache_mb``) so that later windows over the same frames decode nothing.
+window's first missing frame (the store has a keyframe every ``gop`` frames), decode through the
+end of the group of pictures holding its last one, scale with swscale (area filter), and keep the
+frames in an in-memory cache (bounded by ``cache_mb``), so that a shuffled epoch decodes each
+group once and later epochs decode nothing. A store's data and video files may each hold several
+episodes back to back (LeRobot's ``merge_datasets`` layout): rows are told apart by
+``episode_index``, frames by the episode's ``from_timestamp``.
 
 Item fields (torch): ``image`` uint8 (T, 3, size, size); ``action`` float32 (T, 138), raw;
 ``action_valid`` bool (T,); ``state`` float32 (T, 21) = head p q, left wrist p q, right wrist p q;
@@ -16,16 +19,16 @@ Item fields (torch): ``image`` uint8 (T, 3, size, size); ``action`` float32 (T, 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, MutableMapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, MutableMapping, Sequence
+from typing import Any
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
+from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from egoworld.actions import ACTION_DIM
@@ -70,7 +73,7 @@ class VideoReader:
         self.decoded = 0  # frames decoded so far (for the benchmark)
 
     def _index(self, pts: int) -> int:
-        return int(round((pts * self._tb_s - self.start_s) * self.fps))
+        return round((pts * self._tb_s - self.start_s) * self.fps)
 
     def _scaled(self, frame: av.VideoFrame) -> np.ndarray:
         return self.reformatter.reformat(frame, width=self.size, height=self.size, format="rgb24",
@@ -101,7 +104,7 @@ class VideoReader:
             out[i] = self._scaled(frame)
 
     def _seek(self, index: int) -> None:
-        target = int(round((self.start_s + index / self.fps) / self.tb))
+        target = round((self.start_s + index / self.fps) / self.tb)
         self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
         self._frames, self._next, self._key = self.container.decode(self.stream), -1, None
 

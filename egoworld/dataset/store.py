@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -138,7 +138,6 @@ class Store:
         import av
 
         lengths = self.episodes.column("length").to_pylist()
-        length = int(lengths[episode_index])
         data, video = self.data_file(episode_index), self.video_file(episode_index)
         # a file may hold several episodes back to back: it holds all of theirs
         data_eps = [e for e, f in enumerate(self._files()["data"]) if e == episode_index or f == data]
