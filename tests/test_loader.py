@@ -152,3 +152,32 @@ def test_a_store_merged_into_one_file_reads_as_the_original(store: Path, tmp_pat
     assert "rows, meta/episodes says" in (open_store(merged).episode_problem(1) or "")
     info = json.loads((merged / L.INFO_PATH).read_text())
     assert info["total_episodes"] == len(m.episodes)
+
+
+def test_a_store_rewritten_by_lerobots_split_or_delete_reads(store: Path, tmp_path: Path) -> None:
+    """LeRobot's split/delete tools write tasks.parquet with an unnamed pandas index and keep only
+    LeRobot's columns of meta/episodes: the store still checks and loads (split 'all'), and asking
+    for a split it cannot make says why."""
+    out = tmp_path / "rewritten"
+    shutil.copytree(store, out)
+    shutil.rmtree(out / L.OURS)
+    t = pq.read_table(out / L.TASKS_PATH)
+    meta = json.loads(t.schema.metadata[b"pandas"])
+    meta["index_columns"] = ["__index_level_0__"]
+    for c in meta["columns"]:
+        if c["name"] == "task":
+            c["name"], c["field_name"] = None, "__index_level_0__"
+    t = t.rename_columns(["task_index", "__index_level_0__"]).replace_schema_metadata({b"pandas": json.dumps(meta).encode()})
+    pq.write_table(t, out / L.TASKS_PATH)
+    eps = pq.read_table(store / "meta/episodes/chunk-000/file-000.parquet")
+    lerobot_cols = [c for c in eps.column_names if c in ("episode_index", "tasks", "length", "dataset_from_index",
+                                                         "dataset_to_index") or c.startswith(("data/", "videos/"))]
+    pq.write_table(eps.select(lerobot_cols), out / "meta/episodes/chunk-000/file-000.parquet")
+    assert check_store(out, decode_videos=False) == []
+    assert open_store(out).tasks == open_store(store).tasks
+    a = ClipDataset(store, T=5, size=24, split="all", seed=3)
+    b = ClipDataset(out, T=5, size=24, split="all", seed=3)
+    assert np.array_equal(a.windows(), b.windows())
+    assert torch.equal(a[1]["image"], b[1]["image"]) and torch.equal(a[1]["action"], b[1]["action"])
+    with pytest.raises(Exception, match="no provenance columns"):
+        ClipDataset(out, T=5, size=24, split="train")

@@ -271,6 +271,11 @@ class ClipDataset(Dataset):
             raise ValueError(f"stride must be ≥ 1, got {stride}")
         self.split = _split(self.store, split)
         rows = self.store.episode_rows()
+        if rows and "session_id" not in rows[0] and (self.split.kind != "all" or places or leave_out):
+            # LeRobot's split_dataset / delete_episodes keep only LeRobot's columns of meta/episodes
+            raise DatasetError(self.root / "meta/episodes", "has no provenance columns (session_id, place, person): "
+                               "only split='all' without places or leave_out can be read (a store rewritten by "
+                               "LeRobot's split/delete tools?)")
         chosen = select(rows, self.split)
         if places:
             unknown = set(places) - {r["place"] for r in rows}
@@ -278,8 +283,8 @@ class ClipDataset(Dataset):
                 raise ValueError(f"{self.root}: no episodes from place(s) {sorted(unknown)}")
             chosen = [i for i in chosen if rows[i]["place"] in set(places)]
         self.left_out = {rows[i]["session_id"]: (leave_out or {})[rows[i]["session_id"]] for i in chosen
-                         if rows[i]["session_id"] in (leave_out or {})}
-        chosen = [i for i in chosen if rows[i]["session_id"] not in self.left_out]
+                         if rows[i].get("session_id") in (leave_out or {})}
+        chosen = [i for i in chosen if rows[i].get("session_id") not in self.left_out]
         self.motion_offset = int(motion_offset)
         self.episode_indices = [int(rows[i]["episode_index"]) for i in chosen if rows[i]["length"] >= self.T]
         self.episodes: pa.Table = self.store.episodes.take(pa.array(
