@@ -53,7 +53,7 @@ def test_reused_converter_gives_the_plain_pixels(store: Path, size: int) -> None
     r.read(31, 33, out)  # goes on from where the decoder stands
     r.read(3, 5, out)  # back: seeks
     want = _plain(s.video_file(0), size)
-    assert sorted(out) == [3, 4] + list(range(20, 30)) + [31, 32]
+    assert {3, 4, 31, 32} | set(range(20, 30)) <= set(out)  # and what was decoded on the way
     assert all(np.array_equal(out[i], want[i]) for i in out)
 
 

@@ -110,8 +110,9 @@ class VideoReader:
 
     def read(self, start: int, stop: int, out: MutableMapping[int, np.ndarray], whole_gop: bool = False,
              _from_top: bool = False) -> None:
-        """Decode frames [start, stop) into ``out`` (frame index → (size, size, 3) uint8). With
-        ``whole_gop`` the frames decoded on the way from the keyframe are kept too, and decoding
+        """Decode frames [start, stop) into ``out`` (frame index → (size, size, 3) uint8; a dict also
+        gets the frames decoded on the way from the keyframe). With ``whole_gop`` the frames decoded
+        on the way are kept in any ``out``, and decoding
         goes on to the end of the group of pictures, so that a cache holds whole groups and the
         next window over them decodes nothing a second time (the next keyframe is where the
         spacing says it is; where that is unknown, decoding stops after it)."""
@@ -131,7 +132,8 @@ class VideoReader:
                     if self._key is not None and i > self._key:
                         self.gop = max(self.gop, i - self._key)
                     self._key = i
-                if (whole_gop or start <= i < stop) and i not in out:
+                # a dict keeps what was decoded on the way too (it is free); a window buffer only its frames
+                if (whole_gop or start <= i < stop or not isinstance(out, _Frames)) and i not in out:
                     self._keep(out, i, frame)
                 if i >= stop - 1 and (not whole_gop or (self.gop and self._key is not None
                                                         and i + 1 >= self._key + self.gop)):
