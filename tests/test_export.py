@@ -54,6 +54,20 @@ def test_export_writes_exactly_the_cleared(data: Path, tmp_path: Path, lenient: 
     assert log[-1]["out"] == str((tmp_path / "out").resolve())
 
 
+def test_export_carries_no_local_paths(data: Path, tmp_path: Path, lenient: Path) -> None:
+    """What is shipped names its source and spec and hashes them; no path of this machine in it."""
+    rec = export(data, "research", tmp_path / "out", spec_path=lenient)
+    assert rec["episodes"] > 0
+    local = [str(tmp_path), str(data.resolve()), str(Path(lenient).resolve().parent)]
+    for f in (tmp_path / "out" / "meta").rglob("*.json"):
+        text = f.read_text()
+        assert not any(p in text for p in local), f"{f} holds a local path"
+    rec = json.loads((tmp_path / "out" / L.EXPORT_RECORD_PATH).read_text())
+    assert rec["out"] == "out" and rec["spec"]["sha256"].startswith("sha256:")
+    assert rec["source"]["store"].endswith("/episodes")
+    assert open_store(tmp_path / "out").sessions[0].get("path")  # found again through the relative path
+
+
 def test_export_reasons(data: Path, lenient: Path) -> None:
     d = {x["session_id"]: x for x in decide(data, "commercial", lenient)}
     reasons = " | ".join(r for x in d.values() for r in x["reasons"])

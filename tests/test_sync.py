@@ -159,6 +159,16 @@ def test_known_shift_is_recovered(synth, synced, tmp_path):
         assert abs(d - k_ms) < 1.0
 
 
+def test_duration_counts_frame_intervals() -> None:
+    """60 frames at 30 fps are the 2 s sync asks for (first to last frame is only 1.97 s)."""
+    from egoworld.sync.estimate import Limits, shown_s
+
+    pts = (np.arange(60) * 1e9 / 30).round().astype(np.int64)
+    assert shown_s(pts) == pytest.approx(2.0) and shown_s(pts) >= Limits().min_duration_s
+    assert shown_s(pts[:59]) < Limits().min_duration_s
+    assert shown_s(pts[:1]) == 0.0
+
+
 @pytest.mark.parametrize("name,words", [("static", "no motion"), ("flat", "no texture"), ("short", "too short")])
 def test_failed_verdict_with_reason(synced, name, words):
     out, reports = synced

@@ -33,6 +33,7 @@ from egoworld.dataset.build import (
 )
 from egoworld.dataset.check import check_store
 from egoworld.dataset.store import open_store
+from egoworld.session import file_sha256
 
 
 def decide(data: str | Path, use: str, spec_path: str | Path | None = None, today: dt.date | None = None) -> list[dict]:
@@ -60,6 +61,13 @@ def check_video(path: Path, frames: int) -> None:
     if got != frames:
         raise DatasetError(path, f"video has {got} decodable frames, meta/episodes says {frames}; rebuild the store "
                                  "(`egoworld episodes DATA`)")
+
+
+def _unrooted(text: str, data: Path) -> str:
+    """``text`` with the DATA folder's path taken out (paths in it then read from DATA)."""
+    for root in {str(data.resolve()), str(data.absolute())}:
+        text = text.replace(root + os.sep, "")
+    return text
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -124,8 +132,11 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
             ep_rows.append(row)
             s = dict(by_session[d["session_id"]])
             folder = Path(d["folder"]).resolve()
-            s.update({"episode_index": k, "consent": c, "path": str(folder), "consent_file": str(folder / "consent.json"),
-                      "path_in_store": os.path.relpath(folder, out.resolve())})
+            # no absolute paths in what is shipped: the folder relative to the export (opening the
+            # export here finds it through that) and the content hash to verify it by
+            for k_ in ("path", "consent_file"):
+                s.pop(k_, None)
+            s.update({"episode_index": k, "consent": c, "path_in_store": os.path.relpath(folder, out.resolve())})
             sessions.append(s)
             start += n
         write_parquet(tmp / L.EPISODES_PATH.format(chunk_index=0, file_index=0),
@@ -140,18 +151,27 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
             stats[store.video_key] = _image_stats(tmp, len(tables))
         write_json(tmp / L.STATS_PATH, stats)
         info = dict(store.info)
+        # where the copy came from, by name (the source's own local path stays out of what is shipped)
+        info["egoworld"] = {**(info.get("egoworld") or {}), "source_data": store.root.parent.name + "/" + store.root.name}
         info.update({"total_episodes": len(ep_rows), "total_frames": start, "total_tasks": len(tasks),
                      "splits": {"train": f"0:{len(ep_rows)}"}})
         write_json(tmp / L.INFO_PATH, info)
         write_json(tmp / L.SESSIONS_PATH, {"sessions": sessions})
         if (store.root / L.SPLITS_PATH).exists():
             shutil.copy2(store.root / L.SPLITS_PATH, tmp / L.SPLITS_PATH)
+        # names and hashes, not this machine's paths: the record travels with the export
+        spec_file = Path(spec["_path"])
         record = {"use": use, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  "as_of": (today or dt.date.today()).isoformat(), "spec": spec["_path"], "source": str(store.root.resolve()),
-                  "out": str(out.resolve()), "episodes": len(ep_rows), "frames": start,
+                  "as_of": (today or dt.date.today()).isoformat(),
+                  "spec": {"name": spec.get("name", spec_file.stem), "file": spec_file.name,
+                           "sha256": file_sha256(spec_file) if spec_file.is_file() else None},
+                  "source": {"store": store.root.parent.name + "/" + store.root.name,
+                             "info_sha256": file_sha256(store.root / L.INFO_PATH)},
+                  "out": out.name, "episodes": len(ep_rows), "frames": start,
                   "session_ids": [d["session_id"] for _, d in chosen],
                   "subjects": sorted({d["subject_id"] for _, d in chosen if d["subject_id"]}),
-                  "excluded": [{"session_id": d["session_id"], "reasons": d["reasons"]} for d in decisions if not d["cleared"]]}
+                  "excluded": [{"session_id": d["session_id"], "reasons": [_unrooted(r, store.root.parent) for r in d["reasons"]]}
+                               for d in decisions if not d["cleared"]]}
         write_json(tmp / L.EXPORT_RECORD_PATH, record)
         if ep_rows:
             problems = check_store(tmp)
@@ -163,6 +183,8 @@ def export(data: str | Path, use: str, out: str | Path, spec_path: str | Path | 
         raise
     log = store.root / L.EXPORTS_PATH
     doc = json.loads(log.read_text()) if log.exists() else {"exports": []}
-    doc["exports"].append({k: record[k] for k in ("use", "at", "as_of", "out", "episodes", "session_ids", "subjects")})
+    # the store's own trail is local: it names the copy by its path here, so a revocation finds it
+    doc["exports"].append({**{k: record[k] for k in ("use", "at", "as_of", "episodes", "session_ids", "subjects")},
+                           "out": str(out.resolve())})
     write_json(log, doc)
     return record

@@ -794,7 +794,9 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
         stats[L.VIDEO_KEY] = _image_stats(tmp, results)
     write_json(tmp / L.STATS_PATH, stats)
     write_json(tmp / L.INFO_PATH, L.info_json(fps, feats, len(results), start, len(tasks), extra={
-        "egoworld": {"store_version": 1, "gop": gop, "source_data": str(data.resolve()), "video_key": L.VIDEO_KEY,
+        # the DATA folder relative to the store (a store is copied and shipped: no absolute path in it)
+        "egoworld": {"store_version": 1, "gop": gop, "video_key": L.VIDEO_KEY,
+                     "source_data": os.path.relpath(data.resolve(), Path(out or tmp).resolve()),
                      "labels": "next.reward = task progress, next.success/next.done = task success at frame t+1 "
                                "(sim sessions only; has_reward per episode)" if with_labels else None,
                      "action_stats": "over frames with action_valid only", **(info_extra or {})}}))

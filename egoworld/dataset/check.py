@@ -77,14 +77,18 @@ def check_store(root: str | Path, decode_videos: bool = True) -> list[str]:
     try:
         t = pq.read_table(tp)
         pmeta = json.loads((t.schema.metadata or {}).get(b"pandas", b"{}"))
-        if pmeta.get("index_columns") != ["task"]:
-            problems.append(f"{tp}: pandas index must be the 'task' column (tasks.iloc[i].name is the task text)")
-        if t.column_names != ["task_index", "task"] and set(t.column_names) != {"task_index", "task"}:
-            problems.append(f"{tp}: columns {t.column_names}, expected task_index + index task")
+        # the pandas index is the task text (tasks.iloc[i].name); its name does not matter to pandas
+        # (ours is 'task', LeRobot's split/delete leave it unnamed)
+        index = pmeta.get("index_columns") or []
+        if len(index) != 1 or not isinstance(index[0], str) or index[0] not in t.column_names:
+            problems.append(f"{tp}: pandas index must be one column holding the task texts (tasks.iloc[i].name is the task text)")
+        name = L.task_column(t)
+        if set(t.column_names) != {"task_index", name}:
+            problems.append(f"{tp}: columns {t.column_names}, expected task_index + the task index column")
         ti = t.column("task_index").to_numpy()
         if not np.array_equal(ti, np.arange(len(ti))):
             problems.append(f"{tp}: row i must have task_index i")
-        tasks = t.column("task").to_pylist()
+        tasks = t.column(name).to_pylist()
         if len(tasks) != info["total_tasks"]:
             problems.append(f"{tp}: {len(tasks)} tasks, info.total_tasks = {info['total_tasks']}")
     except (OSError, pa.ArrowException, KeyError) as e:

@@ -160,13 +160,28 @@ def write_tasks(path: Path, tasks: list[str]) -> None:
     write_parquet(path, table)
 
 
+def task_column(table: pa.Table) -> str:
+    """The column of tasks.parquet that holds the task texts: the pandas index, whatever its name.
+
+    We write it as ``task``; LeRobot's ``split_dataset`` / ``delete_episodes`` write it unnamed
+    (``__index_level_0__``), and LeRobot reads either through pandas.
+    """
+    meta = json.loads((table.schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
+    index = [c for c in meta.get("index_columns", []) if isinstance(c, str) and c in table.column_names]
+    if len(index) == 1:
+        return index[0]
+    if "task" in table.column_names:
+        return "task"
+    raise KeyError("no 'task' column and no pandas index holding the task texts")
+
+
 def read_tasks(path: Path) -> list[str]:
     """Task texts in task_index order (the inverse of ``write_tasks``)."""
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
     order = np.argsort(t.column("task_index").to_numpy())
-    names = t.column("task").to_pylist()
+    names = t.column(task_column(t)).to_pylist()
     return [names[i] for i in order]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Store:
     stats: dict
     sessions: list[dict] = field(default_factory=list)
     splits: dict = field(default_factory=dict)
+    _paths: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def fps(self) -> float:
@@ -60,15 +62,71 @@ class Store:
     def episode_rows(self) -> list[dict]:
         return self.episodes.to_pylist()
 
+    def _files(self) -> dict[str, list[Path]]:
+        """Every episode's data and video file, worked out once."""
+        if self._paths is None:
+            cols, k = self.episodes.to_pydict(), self.video_key
+            n = len(self.episodes)
+            self._paths = {
+                "data": [self.root / self.info["data_path"].format(chunk_index=cols["data/chunk_index"][i],
+                                                                   file_index=cols["data/file_index"][i]) for i in range(n)],
+                "video": [self.root / self.info["video_path"].format(
+                    video_key=k, chunk_index=cols[f"videos/{k}/chunk_index"][i], file_index=cols[f"videos/{k}/file_index"][i])
+                    for i in range(n)] if f"videos/{k}/chunk_index" in cols else [],
+            }
+        return self._paths
+
     def data_file(self, episode_index: int) -> Path:
-        row = self.episodes.slice(episode_index, 1).to_pylist()[0]
-        return self.root / self.info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+        return self._files()["data"][episode_index]
 
     def video_file(self, episode_index: int) -> Path:
-        row = self.episodes.slice(episode_index, 1).to_pylist()[0]
-        k = self.video_key
-        return self.root / self.info["video_path"].format(video_key=k, chunk_index=row[f"videos/{k}/chunk_index"],
-                                                          file_index=row[f"videos/{k}/file_index"])
+        return self._files()["video"][episode_index]
+
+    def video_start(self, episode_index: int) -> float:
+        """Where the episode begins in its video file, in seconds (LeRobot's ``from_timestamp``)."""
+        col = f"videos/{self.video_key}/from_timestamp"
+        if col not in self.episodes.column_names:
+            return 0.0
+        return float(self.episodes.column(col)[episode_index].as_py() or 0.0)
+
+    def _sharing(self, files: list[Path]) -> dict[Path, list[int]]:
+        out: dict[Path, list[int]] = {}
+        for ep, f in enumerate(files):
+            out.setdefault(f, []).append(ep)
+        return out
+
+    def read_data(self, episodes: Sequence[int], columns: Sequence[str]) -> dict[int, pa.Table]:
+        """Each episode's rows (``columns``) of its data file, in file order, each file read once.
+
+        A file may hold several episodes back to back (LeRobot's ``merge_datasets`` writes them so,
+        and v3 allows it): then the ``episode_index`` column says whose rows are whose. A file that
+        holds one episode is that episode's whole.
+        """
+        files = self._files()["data"]
+        sharing = self._sharing(files)
+        lengths = self.episodes.column("length").to_pylist()
+        out: dict[int, pa.Table] = {}
+        by_file: dict[Path, list[int]] = {}
+        for ep in episodes:
+            by_file.setdefault(files[ep], []).append(int(ep))
+        for path, eps in by_file.items():
+            shared = len(sharing[path]) > 1
+            cols = list(columns) + (["episode_index"] if shared and "episode_index" not in columns else [])
+            try:
+                t = pq.read_table(path, columns=cols)
+            except (pa.ArrowException, OSError) as e:
+                raise DatasetError(path, f"not a readable parquet file (truncated or corrupt?): {e}") from e
+            owner = t.column("episode_index").to_numpy() if shared else None
+            for ep in eps:
+                part = t.take(pa.array(np.flatnonzero(owner == ep))) if shared else t
+                if shared and "episode_index" not in columns:
+                    part = part.drop_columns(["episode_index"])
+                if part.num_rows != lengths[ep]:
+                    what = f"{part.num_rows} rows of episode {ep}" if shared else f"{part.num_rows} rows"
+                    raise DatasetError(path, f"has {what}, meta/episodes says {lengths[ep]}"
+                                       + ("" if shared else " (and no other episode is stored in it)"))
+                out[ep] = part
+        return out
 
     @property
     def has_labels(self) -> bool:
@@ -80,32 +138,45 @@ class Store:
         return L.OBJECTS_KEY in self.info["features"]
 
     def episode_problem(self, episode_index: int) -> str | None:
-        """Why an episode's stored files cannot be handed out (``episode_problem``); None when they look whole."""
-        length = int(self.episodes.slice(episode_index, 1).to_pylist()[0]["length"])
-        return episode_problem(self.data_file(episode_index), self.video_file(episode_index), length)
+        """Why an episode's stored files cannot be handed out (``episode_problem``); None when they look whole.
+        A file may hold several episodes back to back (LeRobot's merge): it must hold all of theirs."""
+        lengths = self.episodes.column("length").to_pylist()
+        data, video = self.data_file(episode_index), self.video_file(episode_index)
+        data_eps = [e for e, f in enumerate(self._files()["data"]) if e == episode_index or f == data]
+        video_eps = [e for e, f in enumerate(self._files()["video"]) if e == episode_index or f == video]
+        return episode_problem(data, video, sum(lengths[e] for e in data_eps), sum(lengths[e] for e in video_eps),
+                               data_eps, video_eps)
 
     def stat(self, feature: str, key: str) -> np.ndarray:
         return np.asarray(self.stats[feature][key], dtype=np.float64)
 
 
-def episode_problem(data: Path, video: Path, length: int) -> str | None:
+def episode_problem(data: Path, video: Path, length: int, frames_expected: int | None = None,
+                    data_eps: list[int] | None = None, video_eps: list[int] | None = None) -> str | None:
     """Why an episode's stored files cannot be handed out (missing, truncated, wrong length), from
-    their headers only — no decoding; None when they look whole."""
+    their headers only — no decoding; None when they look whole. ``length``: the rows the data file
+    must hold (``frames_expected``: the video's frames, default the same); ``data_eps`` / ``video_eps``:
+    the episodes sharing each file, named in the message when there are several."""
     import av
+
+    frames_expected = length if frames_expected is None else frames_expected
+
+    def whose(eps: list[int] | None) -> str:
+        return "" if not eps or len(eps) == 1 else f" (episodes {eps[0]}–{eps[-1]})"
 
     try:
         rows = pq.read_metadata(data).num_rows
     except (OSError, pa.ArrowException) as e:
         return f"{data}: not a readable parquet file ({e})"
     if rows != length:
-        return f"{data}: {rows} rows, meta/episodes says {length}"
+        return f"{data}: {rows} rows, meta/episodes says {length}{whose(data_eps)}"
     try:
         with av.open(str(video)) as c:
             frames = c.streams.video[0].frames
     except (av.error.FFmpegError, OSError, IndexError) as e:
         return f"{video}: not a readable video ({e})"
-    if frames and frames != length:
-        return f"{video}: {frames} frames, meta/episodes says {length}"
+    if frames and frames != frames_expected:
+        return f"{video}: {frames} frames, meta/episodes says {frames_expected}{whose(video_eps)}"
     return None
 
 

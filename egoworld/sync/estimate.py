@@ -727,6 +727,14 @@ def rate_ratio(p: _Pairs, ev: list[RotationEvidence], fit: ClockFit, t_ref_s: fl
 # ---------------------------------------------------------------- one clock, end to end
 
 
+def shown_s(pts_ns: np.ndarray) -> float:
+    """How long frames at these PTS (ns) are shown: N frames last N frame intervals, the last one
+    included, so 60 frames at 30 fps are 2 s (first to last frame would say 1.97 s)."""
+    if len(pts_ns) < 2:
+        return 0.0
+    return float(pts_ns[-1] - pts_ns[0] + np.median(np.diff(pts_ns))) * 1e-9
+
+
 @dataclass
 class _Line:
     """The window search's answer: the lags per window and the robust line through them (relative time)."""
@@ -788,7 +796,7 @@ def _check_evidence(clock: str, vis: VisualRotations, ev: list[RotationEvidence]
     """Why there is nothing to sync (no rotation stream, too short, no texture), or None."""
     if not ev:
         return f"no stream on clock {clock!r} measures the camera's rotation (hands alone are not evidence)"
-    duration = (vis.pts_ns[-1] - vis.pts_ns[0]) * 1e-9 if len(vis.pts_ns) > 1 else 0.0
+    duration = shown_s(vis.pts_ns)
     if duration < lim.min_duration_s:
         return f"too short: {duration:.2f} s of video (need ≥ {lim.min_duration_s} s)"
     frac = float(vis.valid.mean()) if len(vis.valid) else 0.0
