@@ -391,6 +391,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--steps", type=int, default=150, help="fine-tuning steps per round")
+    ap.add_argument("--session-seconds", type=float, default=12.0, help="length of each interaction session")
     a = ap.parse_args(argv)
     if a.run and not a.data:
         ap.error("--run needs --data (the data folder the run was trained on)")
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         from egoworld.improve import ImproveConfig
 
-        icfg = asdict(ImproveConfig(task=a.task, rounds=a.rounds, sessions=a.sessions, steps=a.steps,
+        icfg = asdict(ImproveConfig(task=a.task, rounds=a.rounds, sessions=a.sessions, steps=a.steps, seconds=a.session_seconds,
                                     eval_episodes=a.eval_episodes, max_steps=a.max_steps, seed=a.seed))
         pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         job = pool.submit(_improve_job, a.run, a.data, str(out / "improve"), icfg)
