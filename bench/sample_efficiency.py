@@ -437,8 +437,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"PPO: {a.ppo_frames} frames on {a.task}, evaluated every {a.eval_every} on {len(specs)} starts "
               f"(places {where['held_in']}, people {where['people']})", flush=True)
         ppo = ppo_curve(a.task, a.size, a.max_steps, ppo_cfg, specs, where, a.seed)
+    wm_error = None
     if job is not None:
-        wm = read_improve(job.result())
+        try:
+            wm = read_improve(job.result())
+        except Exception as e:  # keep PPO's curve: report the loop's failure instead of losing both
+            wm_error = f"{type(e).__name__}: {e}"
+            print(f"world model: the interaction loop failed — {wm_error}", flush=True)
         pool.shutdown()
 
     result: dict[str, Any] = {
@@ -449,7 +454,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "world_model": {"improve_json": a.improve_json, "run": a.run or (wm or {}).get("run"),
                                    "data": a.data or (wm or {}).get("data"),
                                    "rounds": a.rounds if a.run else None}},
-        "ppo": ppo, "world_model": wm}
+        "ppo": ppo, "world_model": wm, "world_model_error": wm_error}
     result["verdict"] = verdict(ppo, wm, a.threshold)
     write_json(out / "sample_efficiency.json", result)
     fig = plot(result, out / "sample_efficiency.png")
