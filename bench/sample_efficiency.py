@@ -287,7 +287,8 @@ def verdict(ppo: dict[str, Any] | None, wm: dict[str, Any] | None, threshold: fl
         sp = out["ppo"]["frames_spent"]
         if fw is not None and fp is not None:
             out["ratio"] = round(fp / fw, 3)
-            lines.append(f"ratio PPO / world model: {out['ratio']:.2f}× (goal ≥ {goal:g}×: {'met' if out['ratio'] >= goal else 'not met'})")
+            met = "met" if out["ratio"] >= goal else "not met"
+            lines.append(f"ratio PPO / world model: {out['ratio']:.2f}× (goal ≥ {goal:g}×: {met})")
         elif fw is not None:
             out["ratio_at_least"] = round(sp / fw, 3)
             lines.append(f"ratio PPO / world model: > {out['ratio_at_least']:.2f}× (PPO not there within its budget; "
@@ -359,7 +360,8 @@ def report_html(result: dict[str, Any], fig: Any, path: Path) -> None:
             + "<h2>Curves</h2>"
             + table(["agent", "at", "real frames", "of which interaction", "success", "progress gain", "episodes"], rows)
             + "<h2>Config</h2><pre>" + esc(json.dumps(cfg, indent=1)) + "</pre>")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>Sample efficiency</title><style>{CSS}</style></head><body>{body}</body></html>"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Sample efficiency</title><style>{CSS}</style>"
+            f"</head><body>{body}</body></html>")
     with atomic_path(path, ".html") as tmp:
         tmp.write_text(page)
 
