@@ -359,7 +359,10 @@ def report_html(result: dict[str, Any], fig: Any, path: Path) -> None:
             + measured_on(f"{result['date']} · commit {result['code'].get('git_commit')} · {result['command']}")
             + "<h2>Curves</h2>"
             + table(["agent", "at", "real frames", "of which interaction", "success", "progress gain", "episodes"], rows)
-            + "<h2>Config</h2><pre>" + esc(json.dumps(cfg, indent=1)) + "</pre>")
+            + "<h2>Evaluation starts (both agents)</h2>"
+            + table(["place", "person", "reset seed"], [[s["place"], s["person"], s["reset_seed"]] for s in cfg["starts"]])
+            + "<h2>Config</h2>"
+            + table(["", "value"], [[k, json.dumps(v)] for k, v in cfg.items() if k != "starts"]))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Sample efficiency</title><style>{CSS}</style>"
             f"</head><body>{body}</body></html>")
     with atomic_path(path, ".html") as tmp:
