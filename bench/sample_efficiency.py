@@ -442,6 +442,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"PPO: {a.ppo_frames} frames on {a.task}, evaluated every {a.eval_every} on {len(specs)} starts "
               f"(places {where['held_in']}, people {where['people']})", flush=True)
         ppo = ppo_curve(a.task, a.size, a.max_steps, ppo_cfg, specs, where, a.seed)
+    if a.improve_json:  # read again: a loop still running beside PPO has written its later rounds meanwhile
+        wm = read_improve(a.improve_json)
     wm_error = None
     if job is not None:
         try:
