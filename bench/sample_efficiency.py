@@ -407,6 +407,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from egoworld.train.lineage import code_version
 
     a = parse(argv)
+    code = code_version()  # the code that runs (taken now: a long measurement may outlive the checkout's HEAD)
     command = "python bench/sample_efficiency.py " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
@@ -454,7 +455,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pool.shutdown()
 
     result: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "code": code_version(), "command": command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "code": code, "command": command,
         "config": {"task": a.task, "size": a.size, "max_steps": a.max_steps, "eval_episodes": a.eval_episodes,
                    "seed": a.seed, "threshold": a.threshold, "places": where["held_in"], "people": where["people"],
                    "starts": [asdict(s) for s in specs], "ppo": asdict(ppo_cfg),
