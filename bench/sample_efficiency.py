@@ -305,36 +305,43 @@ def verdict(ppo: dict[str, Any] | None, wm: dict[str, Any] | None, threshold: fl
 
 
 def plot(result: dict[str, Any], path: Path) -> Any:
-    """Success against real frames, log x; the world model also against its interaction frames alone."""
+    """Success (top) and progress gain (below: it moves long before success does) against real frames, log x;
+    the world model also against its interaction frames alone."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, (ax, ag) = plt.subplots(2, 1, figsize=(7.5, 6.4), sharex=True, height_ratios=(3, 2))
     thr = result["verdict"]["threshold"]
-    if result.get("world_model"):
-        c = result["world_model"]["curve"]
-        ax.plot([p["frames"] for p in c], [p["success"] for p in c], "o-", color="#1d4ed8",
-                label="world model (capture + interaction frames)")
-        inter = [p for p in c if p["interaction_frames"] > 0]
-        if inter:
-            ax.plot([p["interaction_frames"] for p in inter], [p["success"] for p in inter], "o--", color="#1d4ed8",
-                    alpha=0.45, label="world model (interaction frames only)")
+    gain = lambda p: np.nan if p.get("progress_gain") is None else p["progress_gain"]  # noqa: E731
     if result.get("ppo"):
-        c = [p for p in result["ppo"]["curve"] if p["frames"] > 0]
-        ax.plot([p["frames"] for p in c], [p["success"] for p in c], "s-", color="#b91c1c", label="PPO (SB3)")
+        c = [p for p in result["ppo"]["curve"] if p["frames"] > 0]  # (the untrained policy sits at 0 frames)
+        for a, y in ((ax, [p["success"] for p in c]), (ag, [gain(p) for p in c])):
+            a.plot([p["frames"] for p in c], y, "s-", ms=4, color="#b91c1c", label="PPO (SB3)")
+    if result.get("world_model"):  # drawn last: on top where the curves meet
+        c = result["world_model"]["curve"]
+        inter = [p for p in c if p["interaction_frames"] > 0]
+        for a, f in ((ax, lambda p: p["success"]), (ag, gain)):
+            a.plot([p["frames"] for p in c], [f(p) for p in c], "o-", ms=7, color="#1d4ed8",
+                   label="world model (capture + interaction frames)")
+            if inter:
+                a.plot([p["interaction_frames"] for p in inter], [f(p) for p in inter], "o--", color="#1d4ed8",
+                       alpha=0.45, label="world model (interaction frames only)")
     ax.axhline(thr, color="#555", ls=":", lw=1, label=f"{thr:.0%} success")
     fw = (result["verdict"].get("world_model") or {}).get("frames_to_threshold")
     if fw:  # the goal: PPO needs at least 10× the world model's frames to get there
         g = result["verdict"]["goal_ratio"]
         ax.axvline(g * fw, color="#15803d", ls="--", lw=1, label=f"{g:g}× the world model's frames to {thr:.0%}")
+    ag.axhline(0, color="#555", lw=0.8)
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("real simulator frames (log)")
+    ag.set_xlabel("real simulator frames (log)")
     ax.set_ylabel(f"success ({result['config']['eval_episodes']} held-in starts)")
+    ag.set_ylabel("progress gain")
     ax.set_title(f"Sample efficiency on {result['config']['task']}")
-    ax.grid(True, which="both", alpha=0.25)
+    for a in (ax, ag):
+        a.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left")
     with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
