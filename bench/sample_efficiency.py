@@ -30,6 +30,7 @@ agent reaches 50 % with ≥ 10× fewer real frames.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
@@ -44,7 +45,6 @@ import numpy as np
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
 from egoworld._atomic import atomic_path, write_json
-from egoworld.actions import CONTROL_DIM
 
 NATURE_CNN_MIN = 36  # NatureCNN's three convolutions (8/4, 4/2, 3/1) need at least 36 × 36 pixels
 
@@ -81,7 +81,9 @@ def eval_places(run: str | None, places: str | None, people: str | None) -> dict
 
         where = places_from_run(run)
         return {"held_in": where["held_in"], "people": where["people"]}
-    ints = lambda s: [int(x) for x in str(s).split(",") if x.strip()]  # noqa: E731
+    def ints(s: str) -> list[int]:
+        return [int(x) for x in str(s).split(",") if x.strip()]
+
     return {"held_in": ints(places or "0,1,2,3"), "people": ints(people or "0")}
 
 
@@ -245,7 +247,7 @@ def read_improve(path: str | Path) -> dict[str, Any]:
         curve.append({"round": int(r.get("round", i)), "frames": int(r["real_frames"]),
                       "interaction_frames": int(r.get("interaction_frames", 0)), "success": float(r["success"]),
                       "progress_gain": r.get("progress_gain"), "episodes": r.get("episodes")})
-    if any(b["frames"] < a["frames"] for a, b in zip(curve, curve[1:])):
+    if any(b["frames"] < a["frames"] for a, b in itertools.pairwise(curve)):
         raise ValueError(f"{path}: real_frames decrease from one round to the next")
     cfg = res.get("config", {})
     return {"curve": curve, "config": cfg, "run": res.get("run"), "data": res.get("data"),
@@ -314,7 +316,9 @@ def plot(result: dict[str, Any], path: Path) -> Any:
 
     fig, (ax, ag) = plt.subplots(2, 1, figsize=(7.5, 6.4), sharex=True, height_ratios=(3, 2))
     thr = result["verdict"]["threshold"]
-    gain = lambda p: np.nan if p.get("progress_gain") is None else p["progress_gain"]  # noqa: E731
+    def gain(p: dict[str, Any]) -> float:
+        return np.nan if p.get("progress_gain") is None else p["progress_gain"]
+
     if result.get("ppo"):
         c = [p for p in result["ppo"]["curve"] if p["frames"] > 0]  # (the untrained policy sits at 0 frames)
         for a, y in ((ax, [p["success"] for p in c]), (ag, [gain(p) for p in c])):

@@ -37,7 +37,9 @@ def test_ppo_curve_outputs_and_determinism(tmp_path):
     assert "data:image/png;base64," in page and "<table>" in page and "PPO" in page
     # same seed → same numbers
     b = se.main(TINY + ["--out", str(tmp_path / "b")])
-    strip = lambda cs: [{k: v for k, v in c.items() if k != "seconds"} for c in cs]  # noqa: E731
+    def strip(cs):
+        return [{k: v for k, v in c.items() if k != "seconds"} for c in cs]
+
     assert strip(b["ppo"]["curve"]) == strip(curve)
 
 
