@@ -408,6 +408,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--steps", type=int, default=150, help="fine-tuning steps per round")
     ap.add_argument("--session-seconds", type=float, default=12.0, help="length of each interaction session")
+    ap.add_argument("--track", type=float, default=0.0,
+                    help="the loop's planner scores by the imagined tracked object (egoworld plan --track)")
+    ap.add_argument("--progress", type=float, default=1.0, help="weight of the reward head's progress in its cost")
     a = ap.parse_args(argv)
     if a.run and not a.data:
         ap.error("--run needs --data (the data folder the run was trained on)")
@@ -444,7 +447,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from egoworld.improve import ImproveConfig
 
         icfg = asdict(ImproveConfig(task=a.task, rounds=a.rounds, sessions=a.sessions, steps=a.steps, seconds=a.session_seconds,
-                                    eval_episodes=a.eval_episodes, max_steps=a.max_steps, seed=a.seed))
+                                    eval_episodes=a.eval_episodes, max_steps=a.max_steps, seed=a.seed,
+                                    objective={k: v for k, v in dict(track=a.track).items() if v}
+                                    | ({"progress": a.progress} if a.progress != 1.0 else {})))
         pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         job = pool.submit(_improve_job, a.run, a.data, str(out / "improve"), icfg)
         print(f"world model: the interaction loop from {a.run} ({a.rounds} rounds) → {out / 'improve'}", flush=True)
