@@ -139,3 +139,59 @@ def test_the_track_cost_is_hand_to_object_plus_object_to_goal() -> None:
     assert c[0] < c[1]
     with pytest.raises(ValueError, match="track_points"):
         track_distances(WorldModel(_cfg(track_points=0)), st)
+
+
+def _body_at_point(model: WorldModel, move: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A body whose right wrist sits on the object (0.4 m ahead), the goal 0.2 m to its left, and an action
+    that moves only the right wrist by ``move`` metres along x (the head stays)."""
+    b = torch.zeros(1, 15)
+    b[0, 3:6] = torch.tensor([0.0, 0.0, 0.4]) / EGO_POS_SCALE  # right wrist
+    b[0, 0:3] = torch.tensor([-0.3, 0.2, 0.3]) / EGO_POS_SCALE  # left wrist, far away
+    b[0, 6:9] = torch.tensor([0.0, 1.0, 0.0])
+    b[0, 9:12] = b[0, 3:6]
+    b[0, 12:15] = torch.tensor([-0.2, 0.0, 0.4]) / EGO_POS_SCALE
+    control = np.zeros(20)
+    control[13] = move
+    act = torch.from_numpy(control_to_action(control[None])[0].astype(np.float32))[None]
+    model.set_action_stats(torch.zeros(act.shape[-1]), torch.ones(act.shape[-1]))
+    return b, act
+
+
+def test_the_contact_step_moves_a_point_with_the_hand_only_as_far_as_its_gate_opens() -> None:
+    """Without ``contact`` a point stays put in the world however the hand moves; with it, a point is shifted
+    by gate × the wrist's move — near closed at initialisation, the whole move when the gate is open."""
+    torch.manual_seed(0)
+    plain = WorldModel(_cfg())
+    b, act = _body_at_point(plain, 0.03)
+    assert torch.equal(plain.rssm.kinematics(b, act)[:, 9:], b[:, 9:])
+    model = WorldModel(_cfg().replace(contact=True))
+    b, act = _body_at_point(model, 0.03)
+    wrist_move = (model.rssm.kinematics(b, act)[0, 3:6] - b[0, 3:6]) * EGO_POS_SCALE
+    assert abs(float(wrist_move[0]) - 0.03) < 1e-5
+    shift = (model.rssm.kinematics(b, act)[0, 9:12] - b[0, 9:12]) * EGO_POS_SCALE
+    assert 0.0 < float(shift[0]) < 0.1 * 0.03  # the gate starts near closed
+    with torch.no_grad():
+        model.rssm.contact_net[-1].bias.fill_(20.0)  # open
+    shift = (model.rssm.kinematics(b, act)[0, 9:12] - b[0, 9:12]) * EGO_POS_SCALE
+    assert torch.allclose(shift, wrist_move, atol=1e-6)
+    # the gate is learned: the loss reaches it
+    B, T = 2, 5
+    state = torch.zeros(B, T, 21)
+    state[..., 3] = 1.0
+    batch = {"image": torch.randint(0, 255, (B, T, 3, 32, 32), dtype=torch.uint8), "action": torch.randn(B, T, 138) * 0.01,
+             "action_valid": torch.ones(B, T, dtype=torch.bool), "state": state, "objects": torch.randn(B, T, 6) * 0.1}
+    model = WorldModel(_cfg().replace(contact=True))
+    loss, _ = world_model_loss(model, batch)
+    loss.backward()
+    assert float(model.rssm.contact_net[-1].weight.grad.abs().sum()) > 0  # (the layers below start at zero gradient)
+
+
+def test_frames_where_a_tracked_point_moves_weigh_more_in_the_body_loss() -> None:
+    model = WorldModel(_cfg().replace(track_motion_weight=4.0))
+    state = torch.zeros(1, 4, 21)
+    state[..., 3] = 1.0
+    objects = torch.zeros(1, 4, 6)
+    objects[0, 2:, 0] = 0.05  # the object moves between frames 1 and 2; the goal never does
+    _, w = model.body_target(state, objects)
+    assert torch.equal(w[0, :, 9:12], torch.tensor([[1.0] * 3, [1.0] * 3, [5.0] * 3, [1.0] * 3]))
+    assert bool((w[0, :, 12:] == 1).all()) and bool((w[0, :, :9] == 1).all())

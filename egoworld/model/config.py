@@ -40,6 +40,8 @@ class Config:
     body_state: bool = True  # the state carries what the body senses (wrists in the head frame, gravity): rssm.py
     body_drop: float = 0.1  # in training, hide the sensed body on this share of frames (tracking drops out; callers may lack it)
     track_points: int = 0  # tracked points the body part also carries (observation.objects: the task's object, its goal), in the head frame
+    contact: bool = False  # tracked points follow a hand through a learned contact gate (rssm.py); needs track_points
+    track_motion_weight: float = 0.0  # extra body-loss weight on a tracked point's frames where it moved in the world (contact is rare)
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
     reward_heads: int = 1  # an ensemble of reward heads: their disagreement marks states the data never showed (planning penalises it)
@@ -105,10 +107,11 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
         # Heads added later are off in configs written before they existed: such models have none.
-        for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale", "overshoot_reward_scale"):
+        for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale", "overshoot_reward_scale",
+                     "contact", "track_motion_weight"):
             if name not in d:
                 d = {**d, name: 0}
-        d = {**d, "body_state": bool(d["body_state"]), "reward_heads": int(d.get("reward_heads", 1)),
+        d = {**d, "body_state": bool(d["body_state"]), "contact": bool(d["contact"]), "reward_heads": int(d.get("reward_heads", 1)),
              "track_points": int(d.get("track_points", 0))}
         unknown = set(d) - names
         if unknown:

@@ -28,7 +28,17 @@ in the same part, in the head frame: ``kin`` moves them as the head moves (they 
 and ``f`` learns what the hands do to them — pushed, carried, pulled. Why: the image latent placed the
 task's object only to 13–18 cm, so the reward head could not tell a plan that reaches it from one that
 does not; with the points in the state, reaching and moving them are what the dynamics must predict.
+
+Contact (``contact``): left to the residual f, what a hand does to a point was not learned — the frames
+where an object moves are a few per cent of the data, and "moves with the hand, but only when the hand is
+at it" is a product of two inputs that a small MLP fits slowly. The contact step states that structure:
+each point is shifted by each wrist's displacement d (metres, the head frame of t-1) times a gate in
+[0, 1], read from the wrist's offset to the point, its distance, d and the hand's action (its grip) —
+a point follows the hand that touches or holds it (pushed, carried, a handle pulled). The gate starts
+near closed (objects stay put); f still corrects what a gate cannot say (a drawer moves only along its
+slide, an object stops against another).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,11 +47,14 @@ from typing import Callable
 import torch
 from torch import nn
 
-from egoworld.actions import HEAD, hand_slice
+from egoworld.actions import HAND_DIM, HEAD, hand_slice
 from egoworld.model.config import BODY_DIM, Config
 from egoworld.model.nets import EGO_POS_SCALE, Noise, axis_angle_matrix, mode_onehot, sample_onehot, unimix_probs
 
 FIELDS = ("h", "z", "probs", "b")
+CONTACT_HIDDEN = 64
+CONTACT_GATE_INIT = -3.0  # sigmoid(-3) ≈ 0.05: a point barely follows a hand until the data says it does
+CONTACT_MOVE_SCALE = 0.06  # metres: the control's per-frame wrist limit, so the move feature is O(1)
 
 
 @dataclass
@@ -102,6 +115,15 @@ class RSSM(nn.Module):
             self.b0 = nn.Parameter(torch.zeros(body))  # the first frame's body when it is not sensed
         else:
             self.body_net = None
+        self.contact_net = None
+        if cfg.contact and cfg.track_points and body:
+            # Per (point, hand): [offset wrist − point (3), its length (1), the wrist's move (3), the hand's
+            # normalised action, which point (one-hot)] → the gate's logit.
+            width = 7 + HAND_DIM + cfg.track_points
+            self.contact_net = nn.Sequential(nn.Linear(width, CONTACT_HIDDEN), nn.SiLU(), nn.Linear(CONTACT_HIDDEN, CONTACT_HIDDEN),
+                                             nn.SiLU(), nn.Linear(CONTACT_HIDDEN, 1))
+            nn.init.zeros_(self.contact_net[-1].weight)
+            nn.init.constant_(self.contact_net[-1].bias, CONTACT_GATE_INIT)
         # The dataset's action statistics (the owner, ``WorldModel``, keeps the saved copy and fills these):
         # the RSSM takes normalised actions, the body's kinematics needs them in metres and radians.
         self.register_buffer("act_mean", torch.zeros(cfg.action_dim), persistent=False)
@@ -120,10 +142,31 @@ class RSSM(nn.Module):
         parts = [prev.z.flatten(-2)] + ([prev.b] if self.body_net is not None else []) + [action]
         return self.gru(self.img_in(torch.cat(parts, -1)), prev.h)
 
+    def contact_shift(self, b: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """How far each tracked point moves with the hands (…, P, 3), metres in the head frame of the last step:
+        Σ over hands of gate(point, hand) × the wrist's move (module doc). Zero without a contact step."""
+        P = self.cfg.track_points
+        if self.contact_net is None:
+            return b.new_zeros(b.shape[:-1] + (P, 3))
+        raw = action * self.act_std + self.act_mean
+        pts = b[..., BODY_DIM:BODY_DIM + 3 * P].unflatten(-1, (P, 3))  # (…, P, 3) / EGO_POS_SCALE
+        which = torch.eye(P, dtype=b.dtype, device=b.device).expand(b.shape[:-1] + (P, P))
+        shift = 0.0
+        for side in (0, 1):
+            wrist = b[..., 3 * side:3 * side + 3].unsqueeze(-2)
+            d = raw[..., hand_slice(side)][..., 0:3]  # metres, the head frame of the last step
+            off = wrist - pts
+            feats = torch.cat([off, off.norm(dim=-1, keepdim=True), (d / CONTACT_MOVE_SCALE).unsqueeze(-2).expand(off.shape),
+                               action[..., hand_slice(side)].unsqueeze(-2).expand(off.shape[:-1] + (HAND_DIM,)), which], -1)
+            gate = torch.sigmoid(self.contact_net(feats))  # (…, P, 1)
+            shift = shift + gate * d.unsqueeze(-2)
+        return shift
+
     def kinematics(self, b: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The body (…, 9 + 3·points) after a normalised action (…, A), as the action defines the motion (module doc)."""
         if self.cfg.action_blind:
             return b
+        shift = self.contact_shift(b, action) if self.cfg.track_points else None
         raw = action * self.act_std + self.act_mean
         head = raw[..., HEAD]
         rot = axis_angle_matrix(head[..., 3:6])
@@ -135,7 +178,7 @@ class RSSM(nn.Module):
         out.append((b[..., 6:9].unsqueeze(-2) @ rot).squeeze(-2))
         for k in range(self.cfg.track_points):  # a tracked point stays where it is in the world until touched
             c = BODY_DIM + 3 * k
-            p = b[..., c:c + 3] * EGO_POS_SCALE - head[..., 0:3]
+            p = b[..., c:c + 3] * EGO_POS_SCALE + shift[..., k, :] - head[..., 0:3]
             out.append((p.unsqueeze(-2) @ rot).squeeze(-2) / EGO_POS_SCALE)
         return torch.cat(out, -1)
 
