@@ -60,7 +60,7 @@ class MLPProbe(torch.nn.Module):
     of clips held back (which also early-stop the network). Why both: a feature that already *is* a
     target (the body part of the state holds the wrists in the head frame) is read exactly by the
     closed-form linear fit (0.3 cm) but 4 cm off by a network trained on all targets at once and stopped
-    when the object targets stop improving; the object targets need the hidden layer (session 5).
+    when the object targets stop improving; the object targets need the hidden layer (docs/results/model.md).
     """
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, y_mean: torch.Tensor, y_std: torch.Tensor, hidden: int):

@@ -93,7 +93,7 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
 
     # The probe is fitted on filtered and imagined states of training clips of ``probe_frames``
     # frames (default C + horizon): it then has seen imagined states of every horizon it is applied
-    # to. Session 5: fitted on the training clip length (16 frames, imagined up to 8 steps) it read
+    # to. Fitted on the training clip length instead (16 frames, imagined up to 8 steps) it reads
     # the object from states imagined 10–20 steps ahead 1–2.5 cm worse than fitted on 40 frames.
     probe_T = probe_frames or T
     train_ds = open_clips(data, cfg, "train", T=probe_T)

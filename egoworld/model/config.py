@@ -56,7 +56,7 @@ class Config:
     state_scale: float = 1.0
     body_scale: float = 10.0  # the body part's predicted step (one-step and open-loop), squared error
     ego_scale: float = 1.0  # head-frame wrist positions + gravity direction (``egocentric``); 0: no such head
-    scene_scale: float = 0.0  # the frame, downsampled, decoded from the latent alone (``scene_head``); 0: none (default: docs/model.md)
+    scene_scale: float = 0.0  # the frame, downsampled, decoded from the latent alone (``scene_head``); 0: none (default: docs/results/model.md)
     scene_size: int = 32  # its resolution
     reward_scale: float = 1.0
     cont_scale: float = 1.0

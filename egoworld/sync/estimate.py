@@ -62,7 +62,7 @@ class Limits:
     min_windows_for_drift: int = 3  # fewer usable windows: drift fixed at 0, suspect
     min_window_ncc: float = 0.5  # a window whose picture and stream correlate less than this has no usable lag
     drift_prior_ppm: float = 600.0  # 1σ of a Gaussian prior on drift (real oscillators: ±1000 ppm)
-    ok_sigma_ms: float = 1.25  # timing uncertainty (1σ) above this: suspect. 4σ = 5 ms, the p95:
+    ok_sigma_ms: float = 1.25  # timing uncertainty (1σ) above this: suspect. 4σ = 5 ms, the p95 target:
     # σ can be optimistic by 2–4× on cluttered scenes (on the 48-session sim set, no clock with σ ≤ 1.25
     # ms had a p95 error above 5 ms; the first one above was at σ = 1.26)
     max_sigma_frac: float = 0.25  # ... above this fraction of a frame: failed

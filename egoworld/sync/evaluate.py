@@ -1,9 +1,9 @@
 """Sync error against the simulator's ground truth — the only sync module that reads ``truth/``.
 
 Kept apart on purpose: the estimator must never see the answer. The error of a stream at a video
-frame is (estimated stream time − true stream time) at that frame's PTS, in ms; the issue's
-thresholds are on the median and 95th percentile of its absolute value over every frame of every
-stream of every session.
+frame is (estimated stream time − true stream time) at that frame's PTS, in ms; sync's accuracy
+targets (docs/sync.md) are on the median and 95th percentile of its absolute value over every frame
+of every stream of every session.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def evaluate_session(session_path: str | Path, report: dict) -> dict | None:
 
 
 def aggregate(evals: list[dict]) -> dict:
-    """Pool the per-frame errors of many sessions: the issue's median / p95 figures and counts."""
+    """Pool the per-frame errors of many sessions: the median / p95 figures and counts of docs/sync.md."""
     evals = [e for e in evals if e is not None]
     errs = np.abs(np.concatenate([e["errors_ms"] for e in evals])) if evals else np.zeros(0)
     verdicts = [e["verdict"] for e in evals]

@@ -1,7 +1,7 @@
 """Where training clips come from, and in which order — the one place that knows both.
 
 ``open_clips`` returns anything with the loader's interface (``len``, ``ds[i]`` → dict of
-tensors, ``action_stats()``, ``episodes``): helper-2's ``ClipDataset`` for a data folder, or the
+tensors, ``action_stats()``, ``episodes``): the loader's ``ClipDataset`` for a data folder, or the
 synthetic square world for ``synthetic:N`` (tests, benchmarks, smoke runs).
 
 The data order is a pure function of ``(seed, step)``: epoch e visits the clips in
