@@ -129,6 +129,9 @@ def test_the_track_cost_is_hand_to_object_plus_object_to_goal() -> None:
     b[..., 12:15] = torch.tensor([0.3, 0.1, 0.7]) / EGO_POS_SCALE  # goal: 0.3 m from the object
     st = State(torch.zeros(1, 1, 32), torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), b)
     assert float(track_distances(model, st)[0, 0]) == pytest.approx(0.4, abs=1e-5)
+    # drawn 0.05 m behind the object (away from the goal): the right wrist is then 0.15 m from where a push starts
+    assert float(track_distances(model, st, approach=0.05)[0, 0]) == pytest.approx(
+        float(np.hypot(0.1, 0.05)) + 0.3, abs=1e-5)
     # a plan that moves the hands toward the object costs less than one that moves them away
     start = State(torch.zeros(1, 32), torch.zeros(1, 4, 4), torch.full((1, 4, 4), 0.25), b[:, 0])
     model.set_action_stats(torch.zeros(138), torch.ones(138))

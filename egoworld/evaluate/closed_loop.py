@@ -269,7 +269,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
     out = {"spearman": rho(c_model), "candidates": len(controls),
            "true_cost_spread": round(float(c_true.max() - c_true.min()), 4),
            "model_cost_spread": round(float(c_model.max() - c_model.min()), 4)}
-    parts = progress_cost_parts(model, wm.start_state(), controls, hand_scale, objective.terminal)
+    parts = progress_cost_parts(model, wm.start_state(), controls, hand_scale, objective.terminal, objective.approach)
     for k in ("latent", "body", "track"):
         if k in parts:
             out[f"spearman_{k}"] = rho(parts[k])

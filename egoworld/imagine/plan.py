@@ -198,6 +198,9 @@ class Objective:
     distance to its goal, in metres, averaged over the horizon (+ ``terminal`` × the last step). Why:
     reach it, then bring it there — the cost every task here shares, read from the part of the state the
     body and the tracker pin down, not from a reward head that may have learned a shortcut.
+    ``approach``: metres behind the object, on the far side from its goal, that the hand is drawn to instead
+    of the object itself — where a push starts (a hand drawn to the object's centre pushes it away from
+    where the hand came from, whichever way the goal lies). 0: the object.
     """
 
     progress: float = 1.0
@@ -206,6 +209,7 @@ class Objective:
     goal: float = 0.0
     uncertainty: float = 0.0
     track: float = 0.0
+    approach: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -327,7 +331,7 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
         if o.success:
             cost -= o.success * (1.0 - model.cont(feat)).mean(1)
         if o.track:
-            d = track_distances(model, states)  # (N, T)
+            d = track_distances(model, states, o.approach)  # (N, T)
             cost += o.track * (d.mean(1) + o.terminal * d[:, -1])
         if o.goal and goal_probs is not None:
             tv = 0.5 * (states.probs - goal_probs[:, None]).abs().sum(-1).mean(-1)  # (N, T)
@@ -335,8 +339,9 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
     return cost.numpy().astype(np.float64)
 
 
-def track_distances(model, states) -> "torch.Tensor":
-    """Imagined states (N, T, ·) → nearest hand to object + object to goal (N, T), metres (``Objective.track``)."""
+def track_distances(model, states, approach: float = 0.0) -> "torch.Tensor":
+    """Imagined states (N, T, ·) → nearest hand to object (or to the point ``approach`` metres behind it, away
+    from its goal) + object to goal (N, T), metres (``Objective.track``)."""
     from egoworld.model.config import BODY_DIM
     from egoworld.model.nets import EGO_POS_SCALE
 
@@ -345,12 +350,15 @@ def track_distances(model, states) -> "torch.Tensor":
     b = states.b * EGO_POS_SCALE
     wrists = b[..., :6].unflatten(-1, (2, 3))
     obj, goal = b[..., BODY_DIM:BODY_DIM + 3], b[..., BODY_DIM + 3:BODY_DIM + 6]
-    reach = (wrists - obj.unsqueeze(-2)).norm(dim=-1).amin(-1)
-    return reach + (obj - goal).norm(dim=-1)
+    to_goal = goal - obj
+    dist = to_goal.norm(dim=-1, keepdim=True)
+    target = obj - approach * to_goal / dist.clamp_min(1e-6) if approach else obj
+    reach = (wrists - target.unsqueeze(-2)).norm(dim=-1).amin(-1)
+    return reach + dist.squeeze(-1)
 
 
-def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | np.ndarray, terminal: float = 1.0
-                        ) -> dict[str, np.ndarray]:
+def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | np.ndarray, terminal: float = 1.0,
+                        approach: float = 0.0) -> dict[str, np.ndarray]:
     """The progress cost (N,) of control sequences with the imagined state taken apart — which part of
     it ranks the plans: ``full``; ``latent`` (the imagined [h, z], the body part held where it started);
     ``body`` (the start's [h, z], the imagined body part); ``wrists`` (N, T, 2, 3), the imagined
@@ -378,7 +386,7 @@ def progress_cost_parts(model, start, controls: np.ndarray, hand_scale: float | 
         if st.b is not None:
             out["wrists"] = (st.b[..., :6] * EGO_POS_SCALE).reshape(N, T, 2, 3).numpy().astype(np.float64)
         if model.cfg.track_points >= 2 and st.b is not None:
-            d = track_distances(model, st)
+            d = track_distances(model, st, approach)
             out["track"] = (d.mean(1) + terminal * d[:, -1]).numpy().astype(np.float64)
     return out
 
