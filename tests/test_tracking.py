@@ -198,3 +198,24 @@ def test_frames_where_a_tracked_point_moves_weigh_more_in_the_body_loss() -> Non
     _, w = model.body_target(state, objects)
     assert torch.equal(w[0, :, 9:12], torch.tensor([[1.0] * 3, [1.0] * 3, [5.0] * 3, [1.0] * 3]))
     assert bool((w[0, :, 12:] == 1).all()) and bool((w[0, :, :9] == 1).all())
+
+
+def test_progress_read_from_the_tracked_points_is_reach_then_the_share_of_the_way_to_the_goal() -> None:
+    """``track_progress``: 0.2 × nearness of the nearest hand + 0.8 × the share of the start's object-to-goal
+    distance closed — what the dream's reward is the change of with ``progress="track"``."""
+    from egoworld.imagine.dream import check_progress, dream_progress
+    from egoworld.imagine.plan import track_progress
+
+    model = WorldModel(_cfg()).eval()
+    b, _ = _body_at_point(model, 0.0)  # the right wrist on the object, the goal 0.2 m away
+    feat = torch.cat([torch.zeros(1, model.cfg.deter + model.cfg.stoch_size), b], -1)
+    assert float(track_progress(model, feat, feat)[0]) == pytest.approx(0.2, abs=1e-5)
+    halfway = feat.clone()
+    halfway[0, -6:-3] = (b[0, 9:12] + b[0, 12:15]) / 2  # the object moved half the way; the hand stayed
+    expected = 0.2 * (1 - 0.1 / 0.6) + 0.8 * 0.5
+    assert float(dream_progress(model, halfway, feat, "track")[0]) == pytest.approx(expected, abs=1e-5)
+    assert float(dream_progress(model, halfway, feat, "head")[0]) == float(model.reward(halfway)[0])
+    with pytest.raises(ValueError, match="track_points"):
+        check_progress(WorldModel(_cfg(track_points=0)), "track")
+    with pytest.raises(ValueError, match="unknown progress"):
+        check_progress(model, "nope")

@@ -37,6 +37,8 @@ from egoworld.imagine.dream import (
     Starts,
     WindowReader,
     actions_from_controls,
+    check_progress,
+    dream_progress,
     estimate_hand_scale,
     filter_windows,
     select_episodes,
@@ -53,6 +55,7 @@ class ACConfig:
     """Every hyper-parameter of imagination training (CLI options map onto these fields)."""
 
     task: str = ""
+    progress: str = "head"  # what the dream's reward reads: "head" (the reward head) or "track" (the tracked points: plan.track_progress)
     horizon: int = 15  # imagined steps per start
     batch: int = 64  # start states per update
     gamma: float = 0.99  # per frame (30 fps: an effective horizon of ~3 s)
@@ -234,7 +237,7 @@ class ActorCritic:
         roll = imagine(model, self.actor, start, hand_scale, cfg.horizon, generator, cfg.sample_latents)
         feat, u = roll["feat"], roll["u"]
         with torch.no_grad():
-            progress = model.reward(feat)  # (H+1, B)
+            progress = dream_progress(model, feat, feat[0], cfg.progress)  # (H+1, B)
             reward = (progress[1:] - progress[:-1]) * cfg.reward_scale
             disc = cfg.gamma * model.cont(feat[1:])
             v_slow = self.slow.value(feat)
@@ -283,6 +286,7 @@ def train_actor_critic(model: WorldModel, pool: StartPool, cfg: ACConfig,
     ``on_snapshot(name, actor, step)`` is called for the untrained actor, ``cfg.snapshots - 2`` copies in
     between and the final one (names ``step_XXXXXX``): the policies whose dream and real returns are ranked.
     """
+    check_progress(model, cfg.progress)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -43,6 +43,7 @@ from egoworld.model.nets import symexp
 STATE_DIM = 21
 STATE_BOUND = 10.0  # as SimEnv: metres; quaternion parts are within ±1
 OBS_KEYS = ("image", "state", "latent")
+PROGRESS = ("head", "track")  # what a dream's reward is the change of (``dream_progress``)
 
 
 # ---------------------------------------------------------------- control → action
@@ -341,22 +342,45 @@ class _HoldsModelState:
         return self._scale
 
 
+def check_progress(model: WorldModel, progress: str) -> str:
+    """``progress`` if the model can read it: "head" (the reward head), "track" (the tracked points)."""
+    if progress not in PROGRESS:
+        raise ValueError(f"unknown progress {progress!r}; known: {', '.join(PROGRESS)}")
+    if progress == "track" and model.cfg.track_points < 2:
+        raise ValueError("progress 'track' needs a model trained with tracked objects (--set track_points=2)")
+    return progress
+
+
+def dream_progress(model: WorldModel, feat: torch.Tensor, start_feat: torch.Tensor, progress: str = "head") -> torch.Tensor:
+    """The task progress (…) an imagined state's features (…, F) stand for: the reward head's, or read from the
+    tracked points against the episode's start (``plan.track_progress``). The dream's reward is its change."""
+    if progress == "track":
+        from egoworld.imagine.plan import track_progress
+
+        return track_progress(model, feat, start_feat)
+    return model.reward(feat)
+
+
 class DreamEnv(_HoldsModelState, gym.Env):
     """The world model as an environment: ``step`` advances the prior from a real recorded start.
 
     ``sample``: draw latents from the prior (a dream, seeded by ``reset``'s seed) rather than take
-    their modes. ``done_threshold``: terminate when P(continue) falls below it.
+    their modes. ``done_threshold``: terminate when P(continue) falls below it. ``progress``: what the reward
+    is the change of ("head": the reward head; "track": the tracked points, ``dream_progress``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(self, model: WorldModel, starts: Starts, max_steps: int = 150, obs_keys: Sequence[str] = OBS_KEYS,
-                 sample: bool = True, done_threshold: float = 0.5, render_mode: str | None = "rgb_array") -> None:
+                 sample: bool = True, done_threshold: float = 0.5, render_mode: str | None = "rgb_array",
+                 progress: str = "head") -> None:
         if len(starts) == 0:
             raise ValueError("DreamEnv needs at least one start (load_starts)")
         self.model = model.eval()
         self.starts, self.max_steps, self.obs_keys = starts, int(max_steps), tuple(obs_keys)
         self.sample, self.done_threshold, self.render_mode = bool(sample), float(done_threshold), render_mode
+        self.progress = check_progress(model, progress)
+        self._start_feat: torch.Tensor | None = None
         self.action_space = control_space()
         self.observation_space = observation_space(model.cfg.image_size, model.cfg.feat_size, self.obs_keys)
         self.metadata = dict(self.metadata, render_fps=int(round(starts.fps)))
@@ -382,7 +406,8 @@ class DreamEnv(_HoldsModelState, gym.Env):
         self._rot = None  # no move since the reference yet
         self._scale = self.starts.hand_scale[i]
         self._steps = 0
-        self._progress = float(self.model.reward(self._state.feat())[0])
+        self._start_feat = self._state.feat()
+        self._progress = float(dream_progress(self.model, self._start_feat, self._start_feat, self.progress)[0])
         self._cont = float(self.model.cont(self._state.feat())[0])
         return observe_state(self.model, self._state, self._ref, self.obs_keys), self._info()
 
@@ -395,7 +420,7 @@ class DreamEnv(_HoldsModelState, gym.Env):
         noise = Noise(self._gen) if self.sample else None
         self._state = self.model.rssm.img_step(self._state, a, noise, sample=self.sample)
         feat = self._state.feat()
-        progress = float(self.model.reward(feat)[0])
+        progress = float(dream_progress(self.model, feat, self._start_feat, self.progress)[0])
         reward = progress - self._progress
         self._progress = progress
         self._cont = float(self.model.cont(feat)[0])

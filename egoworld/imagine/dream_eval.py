@@ -31,8 +31,8 @@ from egoworld.imagine.actor_critic import (
     start_pool,
     train_actor_critic,
 )
-from egoworld.imagine.dream import DreamEnv, FilteredSimEnv, Starts, load_starts
-from egoworld.imagine.plan import PlannerConfig
+from egoworld.imagine.dream import DreamEnv, FilteredSimEnv, Starts, check_progress, load_starts
+from egoworld.imagine.plan import Objective, PlannerConfig
 from egoworld.imagine.policy import ActorPolicy, PlannerPolicy, Policy, Replay, Still, UniformRandom, latent_cost, rollout
 from egoworld.model import WorldModel
 
@@ -77,12 +77,13 @@ def _spearman(x: list[float], y: list[float]) -> dict[str, float | None]:
 
 def evaluate_policies(model: WorldModel, starts: Starts, policies: list[Policy], horizon: int, sim: bool = True,
                       dream_sample: bool = False, video: tuple[str, int] | None = None,
-                      echo: Callable[[str], None] = print) -> dict[str, Any]:
+                      echo: Callable[[str], None] = print, progress: str = "head") -> dict[str, Any]:
     """Every policy from every start, in the dream and (``sim``) in the simulator; per-policy summary and ranking.
 
     ``video=(policy name, start)`` keeps that episode's frames (simulator and dream) under ``"video"``.
+    ``progress``: what the dream's reward reads (``DreamEnv``).
     """
-    dream = DreamEnv(model, starts, max_steps=horizon, obs_keys=EVAL_KEYS, sample=dream_sample)
+    dream = DreamEnv(model, starts, max_steps=horizon, obs_keys=EVAL_KEYS, sample=dream_sample, progress=progress)
     real = FilteredSimEnv(model, starts, max_steps=horizon, obs_keys=EVAL_KEYS) if sim else None
     per: dict[str, list[dict]] = {}
     frames: dict[str, list[np.ndarray]] = {}
@@ -176,6 +177,11 @@ def _data_of(run: Path) -> str | None:
     return None
 
 
+def planner_objective(progress: str) -> Objective:
+    """The ranked planner scores plans by what the dream's reward reads: the reward head, or the tracked points."""
+    return Objective(progress=0.0, track=1.0) if progress == "track" else Objective()
+
+
 def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = None, cfg: ACConfig | None = None,
               eval_starts: int = 8, horizon: int = 150, eval_split: str = "all", sim: bool = True, video: bool = True,
               echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -189,6 +195,7 @@ def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = No
     if not data:
         raise ValueError(f"{run}: its lineage.json names no data set; pass --data")
     cfg = (cfg or ACConfig()).replace(task=task)
+    check_progress(model, cfg.progress)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     echo(f"policy config:\n{json.dumps(asdict(cfg), indent=2)}")
     t0 = time.time()
@@ -220,11 +227,13 @@ def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = No
     for name, step in snapshots[:-1]:
         policies.append(ActorPolicy(load_policy(out, snapshot=name)[0], f"actor@{step}"))
     policies += [UniformRandom(cfg.seed), Still(),
-                 PlannerPolicy(PlannerConfig(**RANK_PLANNER, seed=cfg.seed), latent_cost(model), name="planner")]
+                 PlannerPolicy(PlannerConfig(**RANK_PLANNER, seed=cfg.seed), latent_cost(model, planner_objective(cfg.progress)),
+                               name="planner")]
     if sim:
         policies.append(Replay(starts))
         policies += [Replay(starts, noise=n, seed=cfg.seed) for n in REPLAY_NOISE]
-    res = evaluate_policies(model, starts, policies, horizon, sim=sim, video=("actor", 0) if video else None, echo=echo)
+    res = evaluate_policies(model, starts, policies, horizon, sim=sim, video=("actor", 0) if video else None, echo=echo,
+                            progress=cfg.progress)
     frames = res.pop("video", None)
     if frames and "sim" in frames:
         res["video"] = str(write_video(out / "policy.mp4", frames["sim"], frames["dream"], starts.fps).name)

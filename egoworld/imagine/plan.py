@@ -339,17 +339,49 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
     return cost.numpy().astype(np.float64)
 
 
+def _tracked_parts(model, b) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+    """The body part (…, body_size) → wrists (…, 2, 3), the tracked object (…, 3), its goal (…, 3), metres."""
+    from egoworld.model.config import BODY_DIM
+    from egoworld.model.nets import EGO_POS_SCALE
+
+    if model.cfg.track_points < 2 or b is None:
+        raise ValueError("the track cost needs a model trained with tracked objects (--set track_points=2)")
+    b = b * EGO_POS_SCALE
+    return b[..., :6].unflatten(-1, (2, 3)), b[..., BODY_DIM:BODY_DIM + 3], b[..., BODY_DIM + 3:BODY_DIM + 6]
+
+
+def track_progress(model, feat, start_feat=None) -> "torch.Tensor":
+    """Task progress in [0, 1] read from the tracked points of state features (…, F), as the simulator's
+    ``TaskState.progress`` reads the true state: 0.2 × how near the nearest hand is to the object (1 at it, 0 at
+    ``REACH_RANGE``) + 0.8 × how much of the object's distance to its goal at ``start_feat`` (…, F; default:
+    ``feat`` itself) is closed. Why: a reward a policy learns from in the dream that is measured where the
+    model is exact (the kinematic step) and learned (what the hands do to the object), not a reward head that
+    may read a shortcut."""
+    import torch
+
+    from egoworld.capture.sim.tasks import PUSH_TOLERANCE, REACH_RANGE
+
+    size = model.cfg.body_size
+    wrists, obj, goal = _tracked_parts(model, feat[..., -size:])
+    reach = (wrists - obj.unsqueeze(-2)).norm(dim=-1).amin(-1)
+    dist = (goal - obj).norm(dim=-1)
+    if start_feat is None:
+        d0 = dist
+    else:
+        _, obj0, goal0 = _tracked_parts(model, start_feat[..., -size:])
+        d0 = (goal0 - obj0).norm(dim=-1)
+    near = (1 - reach / REACH_RANGE).clamp(0, 1)
+    closed = (1 - dist / d0.clamp_min(PUSH_TOLERANCE)).clamp(0, 1)
+    return 0.2 * near + 0.8 * closed
+
+
 def track_distances(model, states, approach: float = 0.0) -> "torch.Tensor":
     """Imagined states (N, T, ·) → nearest hand to object (or to the point ``approach`` metres behind it, away
     from its goal) + object to goal (N, T), metres (``Objective.track``)."""
     from egoworld.model.config import BODY_DIM
     from egoworld.model.nets import EGO_POS_SCALE
 
-    if model.cfg.track_points < 2 or states.b is None:
-        raise ValueError("the track cost needs a model trained with tracked objects (--set track_points=2)")
-    b = states.b * EGO_POS_SCALE
-    wrists = b[..., :6].unflatten(-1, (2, 3))
-    obj, goal = b[..., BODY_DIM:BODY_DIM + 3], b[..., BODY_DIM + 3:BODY_DIM + 6]
+    wrists, obj, goal = _tracked_parts(model, states.b)
     to_goal = goal - obj
     dist = to_goal.norm(dim=-1, keepdim=True)
     target = obj - approach * to_goal / dist.clamp_min(1e-6) if approach else obj
@@ -493,4 +525,4 @@ def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.n
 
 __all__ = ["CEM", "DIMS", "MPC", "MPPI", "LatentCost", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
            "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "progress_cost_parts",
-           "track_distances", "wm_planner"]
+           "track_distances", "track_progress", "wm_planner"]
