@@ -353,7 +353,7 @@ def plot(result: dict[str, Any], path: Path) -> Any:
 
 
 def report_html(result: dict[str, Any], fig: Any, path: Path) -> None:
-    from egoworld.report.html import CSS, esc, measured_on, png, table
+    from egoworld.html import esc, measured_on, page, png, table, write_page
 
     v = result["verdict"]
     rows = []
@@ -374,10 +374,7 @@ def report_html(result: dict[str, Any], fig: Any, path: Path) -> None:
             + table(["place", "person", "reset seed"], [[s["place"], s["person"], s["reset_seed"]] for s in cfg["starts"]])
             + "<h2>Config</h2>"
             + table(["", "value"], [[k, json.dumps(v)] for k, v in cfg.items() if k != "starts"]))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Sample efficiency</title><style>{CSS}</style>"
-            f"</head><body>{body}</body></html>")
-    with atomic_path(path, ".html") as tmp:
-        tmp.write_text(page)
+    write_page(path, page("Sample efficiency", [body]))
 
 
 # ----------------------------------------------------------------------------- main

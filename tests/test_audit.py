@@ -157,6 +157,81 @@ def test_malformed_consent_is_a_clear_error(data: Path, lenient: Path) -> None:
             p.write_text(saved)
 
 
+# ---------------------------------------------------------------- verdicts: judged on reading, never frozen in the store
+
+
+def _query(data: Path, sql: str, *extra: str) -> list[dict]:
+    from egoworld.audit.cli import register
+
+    app = typer.Typer()
+    register(app)
+    r = CliRunner().invoke(app, ["query", str(data), sql, "--json", *extra])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_the_store_keeps_measurements_and_the_audit_judges_them_when_read(data: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    store = open_store(data)
+    written = pq.read_schema(next((store.root / "meta" / "episodes").glob("*/*.parquet"))).names
+    assert {"brightness_mean", "measured_fps", "fov_h_deg"} <= set(written)  # the measurements
+    assert not {"capture_verdict", "capture_reasons"} & set(written)  # and no verdict on them
+    spec = load_spec()
+    rows = _query(data, "SELECT session_id, capture_verdict, capture_reasons, sync_spec_verdict FROM sessions")
+    assert len(rows) == len(store.sessions)
+    for s, r in zip(store.sessions, rows):
+        assert r["session_id"] == s["session_id"]
+        assert r["capture_verdict"] == evaluate_capture(spec, s)["verdict"]
+        assert r["sync_spec_verdict"] == evaluate_sync(spec, s)["verdict"]
+    eps = _query(data, "SELECT episode_index, session_id, capture_verdict FROM episodes")
+    assert [e["episode_index"] for e in eps] == list(range(len(eps))) and eps
+    by_session = {r["session_id"]: r["capture_verdict"] for r in rows}
+    assert all(e["capture_verdict"] == by_session[e["session_id"]] for e in eps)
+    # a stricter standard changes every verdict at once: no rebuild, the store's files untouched
+    before = {p: p.stat().st_mtime_ns for p in store.root.rglob("*") if p.is_file()}
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(Path(spec["_path"]).read_text().replace("min_width: 96", "min_width: 4096"))
+    rows = _query(data, "SELECT capture_verdict, capture_reasons FROM sessions", "--spec", str(strict))
+    assert rows and all(r["capture_verdict"] == "fail" and "below the minimum 4096" in r["capture_reasons"] for r in rows)
+    assert {p: p.stat().st_mtime_ns for p in store.root.rglob("*") if p.is_file()} == before
+
+
+def test_a_store_with_a_frozen_verdict_is_read_without_it(data: Path, tmp_path: Path) -> None:
+    """A store built when the build froze the default spec's verdict into meta/episodes: the stale
+    copy is dropped on opening, and the verdict comes from the spec the audit is given."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    st_ = tmp_path / "old"
+    shutil.copytree(open_store(data).root, st_)
+    p = next((st_ / "meta" / "episodes").glob("*/*.parquet"))
+    t = pq.read_table(p)
+    t = t.append_column("capture_verdict", pa.array(["pass"] * t.num_rows)).append_column(
+        "capture_reasons", pa.array([""] * t.num_rows))
+    pq.write_table(t, p)
+    assert "capture_verdict" not in open_store(st_).episodes.column_names
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(Path(load_spec()["_path"]).read_text().replace("min_height: 96", "min_height: 4096"))
+    eps = _query(st_, "SELECT capture_verdict FROM episodes", "--spec", str(strict))
+    assert eps and all(e["capture_verdict"] == "fail" for e in eps)
+
+
+def test_a_runs_lineage_records_the_verdict_as_of_training(data: Path) -> None:
+    from types import SimpleNamespace
+
+    from egoworld.train.lineage import episode_records
+
+    store = open_store(data)
+    recs = episode_records(SimpleNamespace(episodes=store.episodes, store=store))
+    spec = load_spec()
+    want = {s["session_id"]: evaluate_capture(spec, s)["verdict"] for s in store.sessions}
+    assert recs and all(r["spec_verdicts"]["capture_verdict"] == want[r["session_id"]] for r in recs)
+    assert all(r["capture_verdict"] == want[r["session_id"]] and r["spec_verdicts"]["sync_verdict"] for r in recs)
+
+
 # ---------------------------------------------------------------- property: nothing non-cleared is exported
 
 _dates = st.one_of(st.none(), st.dates(dt.date(2020, 1, 1), dt.date(2035, 1, 1)).map(dt.date.isoformat))

@@ -187,10 +187,12 @@ def test_splits_are_disjoint_and_cover(store: Path) -> None:
 
 
 def test_cli_episodes_and_query(synced: Path, tmp_path: Path) -> None:
+    from egoworld.audit.cli import register as register_audit  # `query` shows the audit's verdicts
     from egoworld.dataset.cli import register
 
     app = typer.Typer()
     register(app)
+    register_audit(app)
 
     @app.command("noop")
     def _noop() -> None:  # a second command, so typer keeps sub-command names

@@ -1,5 +1,6 @@
-"""CLI for the audit: ``egoworld audit DATA``, ``egoworld export DATA --use U --out OUT``,
-``egoworld consent revoke SUBJECT DATA``. ``register(app)`` adds them to the main app."""
+"""CLI for the audit: ``egoworld audit DATA``, ``egoworld query DATA SQL`` (the catalog with the verdicts),
+``egoworld export DATA --use U --out OUT``, ``egoworld consent revoke SUBJECT DATA``. ``register(app)``
+adds them to the main app."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from egoworld.cluster import RAY_HELP
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``audit``, ``export`` and the ``consent`` group (``revoke``) to the main egoworld app."""
+    """Add ``audit``, ``query``, ``export`` and the ``consent`` group (``revoke``) to the main egoworld app."""
     consent_app = typer.Typer(no_args_is_help=True, help="Consent records: revoke a subject everywhere.")
     app.add_typer(consent_app, name="consent")
 
@@ -55,6 +56,44 @@ def register(app: typer.Typer) -> None:
         for f in result["flagged"]:
             con.print(f"[red]flagged[/red] {f['session_id']}: " + "; ".join(f["capture"] + f["sync"] + f.get("assumed", [])))
         con.print(f"wrote {folder / 'audit.json'}" + (f" and {folder / 'report.html'}" if html else ""))
+
+    @app.command("query")
+    def query(
+        data: Path = typer.Argument(..., help="The store, or a DATA folder holding episodes/."),
+        sql: str = typer.Argument(..., help="SQL over the views episodes, sessions, frames, tasks."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
+        spec: Path | None = typer.Option(None, "--spec", help="Capture-standard spec the verdict columns are judged by "
+                                         "(default egoworld/audit/specs/default.yaml)."),
+    ) -> None:
+        """Ask the DuckDB catalog a question, e.g. frames per place × task, or sessions failing the capture standard."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from egoworld.audit.catalog import query as run
+        from egoworld.audit.spec import SpecError
+        from egoworld.dataset.build import DatasetError
+
+        con = Console()
+        try:
+            cols, rows = run(data, sql, spec)
+        except (DatasetError, SpecError) as e:
+            con.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2)
+        except Exception as e:
+            if type(e).__module__.startswith("duckdb") or type(e).__name__.endswith(("Exception", "Error")):
+                con.print(f"[red]SQL error:[/red] {e}")
+                raise typer.Exit(1)
+            raise
+        if as_json:
+            print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
+            return
+        t = Table()
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r))
+        con.print(t)
+        con.print(f"{len(rows)} row(s)")
 
     @app.command("export")
     def export(

@@ -1,51 +1,16 @@
 """The audit as one self-contained HTML file: tables, matplotlib plots and sample frames inline
-(base64 PNG), no scripts, no external links — it reads offline and in any browser."""
+(base64 PNG), no scripts, no external links — it reads offline and in any browser. The sections are
+functions of the audit's result, so the demo's combined report shows the same ones; both stand on
+the HTML kit (``egoworld.html``)."""
 from __future__ import annotations
 
 import base64
-import html
-import io
 from pathlib import Path
 
 import numpy as np
 
-from egoworld._atomic import atomic_path
 from egoworld.dataset import layout as L
-
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222}
-h1{font-size:26px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}.pass,.ok,.yes{color:#15803d;font-weight:600}.fail,.no{color:#b91c1c;font-weight:600}
-.card{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:4px;min-width:120px}
-.card b{display:block;font-size:22px}.frames img{margin:3px;border:1px solid #999}.small{color:#666;font-size:12px}
-figure{display:inline-block;margin:6px}figcaption{font-size:12px;color:#555;text-align:center}"""
-
-
-def png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def img(src: str, alt: str, width: int | None = None) -> str:
-    w = f' width="{width}"' if width else ""
-    return f'<img src="{src}" alt="{html.escape(alt)}"{w}>'
-
-
-def table(headers: list[str], rows: list[list], raw_cols: set[int] = frozenset()) -> str:
-    h = "".join(f"<th>{html.escape(str(x))}</th>" for x in headers)
-    body = []
-    for r in rows:
-        cells = "".join(f"<td>{c if i in raw_cols else html.escape('' if c is None else str(c))}</td>" for i, c in enumerate(r))
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{h}</tr>{''.join(body)}</table>"
-
-
-def mark(ok: bool, yes: str = "pass", no: str = "fail") -> str:
-    return f'<span class="{"pass" if ok else "fail"}">{yes if ok else no}</span>'
+from egoworld.html import card, esc, figure, mark, page, png, table, write_page
 
 
 def heatmap(cells: dict, title: str, fps: float) -> str:
@@ -163,7 +128,7 @@ def summary_cards(audit: dict) -> str:
     cards = [("sessions", sm["sessions"]), ("episodes", sm["episodes"]), ("hours", f"{sm['hours']:.3f}"),
              ("flagged", len(sm["flagged"])), ("usable: research", sm["usable_research"]),
              ("usable: commercial", sm["usable_commercial"]), ("revoked", len(sm["revoked_sessions"]))]
-    return "".join(f"<div class='card'>{html.escape(k)}<b>{v}</b></div>" for k, v in cards)
+    return "".join(card(k, v) for k, v in cards)
 
 
 def flagged_html(audit: dict) -> str:
@@ -190,7 +155,7 @@ def capture_html(audit: dict) -> str:
         rows.append([c["session_id"], mark(c["verdict"] == "pass"), val("fps_declared"), val("fps_measured"),
                      "×".join(map(str, val("resolution") or [])), val("brightness"), val("sharpness"),
                      None if val("dropped_frames") is None else f"{val('dropped_frames'):.2%}",
-                     html.escape("; ".join(c["reasons"])), html.escape("; ".join(c.get("notes") or []))])
+                     esc("; ".join(c["reasons"])), "; ".join(c.get("notes") or [])])
     parts.append(table(["session", "verdict", "fps", "measured fps", "resolution", "brightness", "sharpness",
                         "dropped", "reasons", "assumed values"], rows, raw_cols={1, 8}))
     return "\n".join(parts)
@@ -204,7 +169,7 @@ def sync_html(audit: dict) -> str:
         parts.append(f"<p>worst-clock residual: median {r['median']:.3f} ms, p95 {r['p95']:.3f} ms, max {r['max']:.3f} ms · "
                      f"|drift|: median {d.get('median', 0):.0f} ppm, max {d.get('max', 0):.0f} ppm</p>")
     for title, src in _sync_hist(audit):
-        parts.append(f"<figure>{img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+        parts.append(figure(src, title))
     over = audit["sync"]["over_threshold"]
     parts.append(f"<p>{len(over)} session(s) over threshold.</p>")
     if over:
@@ -229,16 +194,16 @@ def coverage_html(audit: dict, fps: float, maps: tuple[tuple[str, str], ...] = C
         if not cells:
             continue
         if not cells.get("rows") or not cells.get("cols"):  # e.g. sessions with no objects: nothing to cross
-            parts.append(f"<p class='small'><b>{html.escape(title)}</b> — no cells: "
-                         f"{html.escape(cells.get('why') or 'one of the two factors has no values in this store')}</p>")
+            parts.append(f"<p class='small'><b>{esc(title)}</b> — no cells: "
+                         f"{esc(cells.get('why') or 'one of the two factors has no values in this store')}</p>")
             continue
-        parts.append(f"<figure>{img(heatmap(cells, title, fps), title)}<figcaption>{title}</figcaption></figure>")
+        parts.append(figure(heatmap(cells, title, fps), title))
         parts.append(f"<p class='small'><b>{title}</b> — empty cells ({len(cells['empty'])}): "
-                     f"{html.escape(', '.join(cells['empty']) or 'none')}<br>thin cells ({len(cells['thin'])}): "
-                     f"{html.escape(', '.join(cells['thin']) or 'none')}</p>")
+                     f"{esc(', '.join(cells['empty']) or 'none')}<br>thin cells ({len(cells['thin'])}): "
+                     f"{esc(', '.join(cells['thin']) or 'none')}</p>")
     if motion:
         for title, src in _motion_hist(audit):
-            parts.append(f"<figure>{img(src, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+            parts.append(figure(src, title))
         mrows = [[t, f"{m['head_speed'].get('median', 0):.3f}", f"{m['head_speed'].get('p95', 0):.3f}",
                   f"{m['head_turn'].get('median', 0):.3f}", f"{m['wrist_speed'].get('median', 0):.3f}", f"{m['wrist_speed'].get('p95', 0):.3f}"]
                  for t, m in sorted(cov["motion"].items())]
@@ -262,7 +227,7 @@ def behaviour_html(b: dict) -> str:
     if "hand_to_object" in b:
         h = b["hand_to_object"]
         parts.append(table(["nearest hand to an object", *h["share_of_frames"]],
-                           [[html.escape(h["from"]), *[f"{x:.0%}" for x in h["share_of_frames"].values()]]]))
+                           [[h["from"], *[f"{x:.0%}" for x in h["share_of_frames"].values()]]]))
     m = b.get("mix", {})
     if m.get("share"):
         parts.append(table(["behaviour", "task", "play", "failure (withdrawn unfinished)", "other (arriving, getting ready)"],
@@ -274,7 +239,7 @@ def behaviour_html(b: dict) -> str:
     if sc:
         rho = ", ".join(f"{k.replace('_', ' ')} ρ {v:+.2f}" for k, v in sc["rho_with_reward"].items() if v is not None)
         verdict = "<b>shortcut flagged</b>: " if sc["flagged"] else ""
-        parts.append(f"<p>{verdict}{html.escape(sc['why'])} ({html.escape(rho)}; flag at |ρ| ≥ {sc['threshold']}).</p>")
+        parts.append(f"<p>{verdict}{esc(sc['why'])} ({esc(rho)}; flag at |ρ| ≥ {sc['threshold']}).</p>")
     return "\n".join(parts)
 
 
@@ -283,7 +248,7 @@ def rights_table(audit: dict) -> str:
     return table(["session", "subject", "scopes", "expires", "revoked", "research", "commercial", "why not (commercial)"],
                  [[x["session_id"], x["subject_id"] or "— (no consent.json)", ", ".join(x["scopes"]), x["expires_at"], x["revoked_at"],
                    mark(x["usable_research"], "usable", "no"), mark(x["usable_commercial"], "usable", "no"),
-                   html.escape("; ".join(x["usable_commercial_reasons"]))] for x in audit["rights"]], raw_cols={5, 6, 7})
+                   esc("; ".join(x["usable_commercial_reasons"]))] for x in audit["rights"]], raw_cols={5, 6, 7})
 
 
 def rights_html(audit: dict) -> str:
@@ -306,24 +271,21 @@ def rights_html(audit: dict) -> str:
 def render(audit: dict, sessions: list[dict], store_root: Path, fps: float) -> str:
     """The HTML text of the report."""
     flagged = {f["session_id"] for f in audit["flagged"]}
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>egoworld audit</title><style>{CSS}</style></head><body>",
-             "<h1>egoworld data audit</h1>",
-             f"<p class='small'>store {html.escape(audit['store'])} · spec {html.escape(audit['spec'].get('name', ''))} "
-             f"({html.escape(audit['spec_file'])}) · as of {audit['as_of']} · generated {audit['generated_at']}</p>",
-             summary_cards(audit),
-             "<h2>Flagged sessions</h2>", flagged_html(audit),
-             "<h2>Capture standard</h2>", capture_html(audit),
-             "<h2>Sync</h2>", sync_html(audit),
-             "<h2>Coverage</h2>", coverage_html(audit, fps),
-             "<h2>Rights</h2>", rights_html(audit),
-             "<h2>Sample frames</h2><div class='frames'>"]
+    body = ["<h1>egoworld data audit</h1>",
+            f"<p class='small'>store {esc(audit['store'])} · spec {esc(audit['spec'].get('name', ''))} "
+            f"({esc(audit['spec_file'])}) · as of {audit['as_of']} · generated {audit['generated_at']}</p>",
+            summary_cards(audit),
+            "<h2>Flagged sessions</h2>", flagged_html(audit),
+            "<h2>Capture standard</h2>", capture_html(audit),
+            "<h2>Sync</h2>", sync_html(audit),
+            "<h2>Coverage</h2>", coverage_html(audit, fps),
+            "<h2>Rights</h2>", rights_html(audit),
+            "<h2>Sample frames</h2><div class='frames'>"]
     for label, src in sample_frames(store_root, sessions, flagged):
-        parts.append(f"<figure>{img(src, label)}<figcaption>{html.escape(label)}</figcaption></figure>")
-    parts.append("</div><p class='small'>⚑ = flagged. Self-contained: every image is inline.</p></body></html>")
-    return "\n".join(parts)
+        body.append(figure(src, label))
+    body.append("</div><p class='small'>⚑ = flagged. Self-contained: every image is inline.</p>")
+    return page("egoworld audit", body)
 
 
 def write_report(path: Path, audit: dict, sessions: list[dict], store_root: Path, fps: float) -> None:
-    text = render(audit, sessions, store_root, fps)
-    with atomic_path(path, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_page(path, render(audit, sessions, store_root, fps))

@@ -1,9 +1,12 @@
-"""The capture standard: a spec file (YAML or JSON) and the per-episode verdicts it gives.
+"""The capture standard: a spec file (YAML or JSON) and the per-session verdicts it gives.
 
 A spec says what a capture must meet to be used (fps, resolution, FOV, camera model, exposure,
 dropped frames, blur) and what sync must reach (drift, residual, verdict). ``load_spec`` checks
 every key and type up front, so a malformed spec fails with the file and the key named, before
 anything is judged or written. ``specs/default.yaml`` is the default.
+
+The episode store keeps what was measured (rig, capture metrics, sync figures), never a verdict:
+every verdict is given here, when the store is read, so a changed spec needs no rebuild.
 """
 from __future__ import annotations
 
@@ -180,3 +183,15 @@ def evaluate_sync(spec: dict, session: dict) -> dict:
     if res is not None and res > s["max_residual_ms"]:
         reasons.append(f"sync residual {res:.2f} ms above {s['max_residual_ms']:g} ms")
     return {"verdict": "ok" if not reasons else "fail", "reasons": reasons, "sync_verdict": verdict}
+
+
+def session_verdicts(spec: dict, session: dict) -> dict:
+    """One session record's verdicts under ``spec``, flat (the catalog's and a run's lineage columns).
+
+    Judged when read, from the measurements the store keeps: a changed spec changes them without a
+    rebuild. ``sync_spec_verdict`` is sync against the spec's thresholds (``sync_verdict``, beside
+    it in the store, is sync's own judgement of its estimate).
+    """
+    c, y = evaluate_capture(spec, session), evaluate_sync(spec, session)
+    return {"capture_verdict": c["verdict"], "capture_reasons": "; ".join(c["reasons"]),
+            "sync_spec_verdict": y["verdict"], "sync_spec_reasons": "; ".join(y["reasons"])}

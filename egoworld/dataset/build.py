@@ -7,9 +7,10 @@ For every session under DATA with a sync result in ``DATA/aligned/<id>/``:
   repeating the previous one, flagged ``frame_dropped`` with ``action_valid = False``;
 * the video is re-encoded (store resolution, default = source) with a short GOP so that a loader
   can seek to any window and decode at most ``gop - 1`` frames it does not need;
-* provenance (session, place, person, objects, task, consent, sync verdict, capture metrics) goes
+* provenance (session, place, person, objects, task, consent, sync result, capture metrics) goes
   into extra columns of ``meta/episodes`` and into ``meta/egoworld/sessions.json`` (which also
-  lists the sessions that could not become episodes, and why).
+  lists the sessions that could not become episodes, and why). The store keeps what was measured,
+  not a verdict on it: the audit applies its spec when it reads them, so a new spec needs no rebuild.
 
 The one read of ``truth/``: a simulated session's task ``progress``/``success`` are *labels* (as a
 human annotation would be), copied to ``next.reward`` / ``next.success`` / ``next.done``. Nothing
@@ -685,8 +686,9 @@ def _named(fn: Callable[[], dict], info: SessionInfo) -> dict:
         raise DatasetError(info.path, str(e)) from e
 
 
-def episode_columns(info: SessionInfo, capture_verdict: dict | None = None) -> dict:
-    """Provenance columns of one row of meta/episodes (extra columns beside LeRobot's)."""
+def episode_columns(info: SessionInfo) -> dict:
+    """Provenance columns of one row of meta/episodes (extra columns beside LeRobot's): what was
+    recorded and measured, never a verdict — the audit judges these against its spec when it reads them."""
     c = info.consent or {}
     return {
         "session_id": info.session_id, "source": info.source, "place": info.place, "person": info.person,
@@ -705,7 +707,6 @@ def episode_columns(info: SessionInfo, capture_verdict: dict | None = None) -> d
         "measured_fps": info.capture.get("measured_fps"), "dropped_frames": info.capture.get("dropped_frames"),
         "dropped_rate": info.capture.get("dropped_rate"), "brightness_mean": info.capture.get("brightness_mean"),
         "sharpness_lapvar": info.capture.get("sharpness_lapvar"),
-        "capture_verdict": (capture_verdict or {}).get("verdict"), "capture_reasons": "; ".join((capture_verdict or {}).get("reasons", [])),
     }
 
 
@@ -718,8 +719,7 @@ EPISODE_SCHEMA_EXTRA = pa.schema([
     ("sync_max_residual_ms", pa.float64()), ("fps_declared", pa.float64()), ("source_width", pa.int64()),
     ("source_height", pa.int64()), ("camera_model", pa.string()), ("fov_h_deg", pa.float64()), ("fov_v_deg", pa.float64()),
     ("measured_fps", pa.float64()), ("dropped_frames", pa.int64()), ("dropped_rate", pa.float64()),
-    ("brightness_mean", pa.float64()), ("sharpness_lapvar", pa.float64()), ("capture_verdict", pa.string()),
-    ("capture_reasons", pa.string()),
+    ("brightness_mean", pa.float64()), ("sharpness_lapvar", pa.float64()),
 ])
 
 
@@ -741,9 +741,6 @@ def episodes_table(rows: list[dict], video_key: str = L.VIDEO_KEY) -> pa.Table:
 def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos: list[SessionInfo], fps: float,
                  with_labels: bool, size: int | None, gop: int, data: Path, info_extra: dict | None = None,
                  out: Path | None = None) -> None:
-    from egoworld.audit.spec import evaluate_capture, load_spec
-
-    spec = load_spec(None)
     if out is not None:
         _locate_for_store(infos, out)
     if results:
@@ -782,7 +779,7 @@ def _write_store(tmp: Path, todo: list[SessionInfo], results: list[dict], infos:
                f"videos/{L.VIDEO_KEY}/chunk_index": chunk, f"videos/{L.VIDEO_KEY}/file_index": file,
                f"videos/{L.VIDEO_KEY}/from_timestamp": 0.0, f"videos/{L.VIDEO_KEY}/to_timestamp": n / L.timeline_fps(fps),
                "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, "has_reward": bool(r["has_labels"])}
-        row.update(episode_columns(info, evaluate_capture(spec, info.to_json())))
+        row.update(episode_columns(info))
         ep_rows.append(row)
         start += n
     write_parquet(tmp / L.EPISODES_PATH.format(chunk_index=0, file_index=0), episodes_table(ep_rows))

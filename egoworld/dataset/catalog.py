@@ -3,11 +3,15 @@
 Views (one in-memory DuckDB connection per call):
 
 * ``episodes`` — meta/episodes: LeRobot's columns plus provenance (session_id, place, person,
-  objects, task_id, subject_id, consent_*, sync_*, capture metrics, capture_verdict, length …);
+  objects, task_id, subject_id, consent_*, sync_*, capture metrics, length …);
 * ``sessions`` — every session the store considered, including those left out (``excluded``
   says why): one flat row each from meta/egoworld/sessions.json;
 * ``frames`` — the per-frame data parquet (``"observation.state"``, action, action_valid, …);
 * ``tasks`` — task_index, task.
+
+The store keeps measurements, not verdicts: ``egoworld query`` reads this catalog through the audit
+(``egoworld.audit.catalog``), which joins each session's verdicts under a spec onto ``episodes`` and
+``sessions`` with ``extra``.
 
 Example: ``SELECT place, task_id, sum(length) AS frames FROM episodes GROUP BY ALL ORDER BY ALL``.
 """
@@ -62,16 +66,32 @@ def sessions_table(store: Store) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def connect(path: str | Path) -> Any:
-    """A DuckDB connection with the catalog's views over the store at (or under) ``path``."""
+def with_columns(table: pa.Table, extra: pa.Table | None) -> pa.Table:
+    """``table`` with ``extra``'s columns appended, matched on ``session_id`` (null where ``extra`` has
+    no row); row order kept. A table without ``session_id`` (a store LeRobot rewrote) is returned as is."""
+    if extra is None or "session_id" not in table.column_names:
+        return table
+    at = {sid: i for i, sid in enumerate(extra.column("session_id").to_pylist())}
+    take = pa.array([at.get(sid) for sid in table.column("session_id").to_pylist()], pa.int64())
+    for name in extra.column_names:
+        if name != "session_id":
+            if name in table.column_names:
+                table = table.drop_columns([name])
+            table = table.append_column(name, extra.column(name).take(take))
+    return table
+
+
+def connect(path: str | Path, extra: pa.Table | None = None) -> Any:
+    """A DuckDB connection with the catalog's views over the store at (or under) ``path``; ``extra``:
+    columns keyed by ``session_id`` to add to ``episodes`` and ``sessions`` (see ``with_columns``)."""
     import duckdb
 
     store = open_store(path)
     con = duckdb.connect(":memory:")
     root = str(store.root).replace("'", "''")
-    con.register("_episodes", store.episodes)
+    con.register("_episodes", with_columns(store.episodes, extra))
     con.execute("CREATE VIEW episodes AS SELECT * FROM _episodes")
-    con.register("_sessions", sessions_table(store))
+    con.register("_sessions", with_columns(sessions_table(store), extra))
     con.execute("CREATE VIEW sessions AS SELECT * FROM _sessions")
     con.execute(f"CREATE VIEW tasks AS SELECT * FROM read_parquet('{root}/{L.TASKS_PATH}')")
     if list((store.root / "data").glob("*/*.parquet")):
@@ -79,9 +99,9 @@ def connect(path: str | Path) -> Any:
     return con
 
 
-def query(path: str | Path, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` against the catalog; returns (column names, rows)."""
-    con = connect(path)
+def query(path: str | Path, sql: str, extra: pa.Table | None = None) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` against the catalog (with ``extra``'s columns, see ``connect``); returns (column names, rows)."""
+    con = connect(path, extra)
     try:
         cur = con.execute(sql)
         cols = [d[0] for d in cur.description] if cur.description else []

@@ -1,10 +1,10 @@
-"""CLI for the episode store: ``egoworld episodes DATA`` and ``egoworld query DATA "SQL"``.
+"""CLI for the episode store: ``egoworld episodes DATA``.
 
-``register(app)`` adds the commands to the main app; heavy imports stay inside the bodies.
+``register(app)`` adds the command to the main app; heavy imports stay inside the bodies. The
+catalog's ``egoworld query`` is the audit's (it shows each session's verdicts under a spec).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -13,7 +13,7 @@ from egoworld.cluster import RAY_HELP
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``episodes`` and ``query`` to the main egoworld app."""
+    """Add ``episodes`` to the main egoworld app."""
 
     @app.command("episodes")
     def episodes(
@@ -42,38 +42,3 @@ def register(app: typer.Typer) -> None:
         con.print(f"wrote {r.episodes} episodes, {r.frames} frames → {r.store}")
         for s in r.excluded:
             con.print(f"[yellow]left out[/yellow] {s['session_id']}: {s['excluded']}")
-
-    @app.command("query")
-    def query(
-        data: Path = typer.Argument(..., help="The store, or a DATA folder holding episodes/."),
-        sql: str = typer.Argument(..., help="SQL over the views episodes, sessions, frames, tasks."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
-    ) -> None:
-        """Ask the DuckDB catalog a question, e.g. frames per place × task, or sessions with suspect sync."""
-        from rich.console import Console
-        from rich.table import Table
-
-        from egoworld.dataset.build import DatasetError
-        from egoworld.dataset.catalog import query as run
-
-        con = Console()
-        try:
-            cols, rows = run(data, sql)
-        except DatasetError as e:
-            con.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(2)
-        except Exception as e:
-            if type(e).__module__.startswith("duckdb") or type(e).__name__.endswith(("Exception", "Error")):
-                con.print(f"[red]SQL error:[/red] {e}")
-                raise typer.Exit(1)
-            raise
-        if as_json:
-            print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
-            return
-        t = Table()
-        for c in cols:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        con.print(t)
-        con.print(f"{len(rows)} row(s)")

@@ -25,7 +25,14 @@ def _json(path: Path) -> dict:
         raise DatasetError(path, f"not valid JSON ({e})") from e
 
 
+# Stores built before the audit judged on reading froze a capture verdict into meta/episodes. It
+# was the default spec's verdict on the day of the build; dropped on opening, so that no one reads
+# it as today's (the audit gives the verdict, under any spec, from the metrics the store keeps).
+FROZEN_VERDICT_COLUMNS = ("capture_verdict", "capture_reasons")
+
+
 def read_episodes_table(root: Path) -> pa.Table:
+    """meta/episodes, every file in order (a store built by an older version: without its frozen verdict)."""
     paths = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
     if not paths:
         raise DatasetError(root / "meta" / "episodes", "holds no parquet file")
@@ -35,7 +42,8 @@ def read_episodes_table(root: Path) -> pa.Table:
             tables.append(pq.read_table(p))
         except (pa.ArrowException, OSError) as e:
             raise DatasetError(p, f"not a readable parquet file (truncated or corrupt?): {e}") from e
-    return pa.concat_tables(tables)
+    table = pa.concat_tables(tables)
+    return table.drop_columns([c for c in FROZEN_VERDICT_COLUMNS if c in table.column_names])
 
 
 @dataclass

@@ -1,11 +1,10 @@
-"""Figures, side-by-side videos and a small HTML page for ``eval.json`` (the audit report links it).
+"""Figures, side-by-side videos and a small HTML page for ``eval.json`` (on the HTML kit, ``egoworld.html``).
 
 Plots: PSNR / SSIM / probe error vs horizon for the model and each baseline, per split.
 Videos: real | imagined | copy-last | action-blind, side by side, with the context frames first.
 """
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from egoworld._atomic import atomic_path
+from egoworld.html import esc, figure, page, table, video, write_page
 
 STYLE = {"model": ("tab:blue", "-"), "copy_last": ("tab:gray", "--"), "action_blind": ("tab:red", ":")}
 
@@ -108,10 +108,8 @@ def _table(res: dict[str, Any], horizons: list[int]) -> str:
             continue
         for metric in ("psnr", "ssim", "probe_all"):
             if metric in curves:
-                vals = "".join(f"<td>{curves[metric][h - 1]:.3f}</td>" for h in horizons if h <= len(curves[metric]))
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{metric}</td>{vals}</tr>")
-    head = "".join(f"<th>h={h}</th>" for h in horizons)
-    return f"<table border=1 cellpadding=3><tr><th>model</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+                rows.append([name, metric, *(f"{curves[metric][h - 1]:.3f}" for h in horizons if h <= len(curves[metric]))])
+    return table(["model", "metric", *(f"h={h}" for h in horizons)], rows)
 
 
 def _paired_table(paired: dict[str, Any]) -> str:
@@ -119,31 +117,27 @@ def _paired_table(paired: dict[str, Any]) -> str:
     rows, hs = [], []
     for name, by_h in paired.items():
         hs = hs or list(by_h)
-        cells = "".join(f"<td>{v['mean']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}] <b>{v['verdict']}</b></td>"
-                        for v in by_h.values())
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    head = "".join(f"<th>h={h}</th>" for h in hs)
+        rows.append([esc(name), *(f"{v['mean']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}] <b>{esc(v['verdict'])}</b>"
+                                  for v in by_h.values())])
     return ("<p>How much better the model is (positive: better; dB for PSNR, metres for the probe), "
             "95 % interval over episodes:</p>"
-            f"<table border=1 cellpadding=3><tr><th>model vs</th>{head}</tr>{''.join(rows)}</table>")
+            + table(["model vs", *(f"h={h}" for h in hs)], rows, raw_cols=set(range(len(hs) + 1))))
 
 
 def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: list[Path]) -> Path:
-    parts = [f"<h1>World-model evaluation</h1><p>checkpoint <code>{html.escape(str(result['checkpoint']))}</code>, "
+    """``out/eval.html``: the tables, and the figures and videos written beside it (linked by name)."""
+    parts = [f"<h1>World-model evaluation</h1><p>checkpoint <code>{esc(result['checkpoint'])}</code>, "
              f"context {result['context']} frames</p>"]
     for split, res in result["splits"].items():
         if res:
-            parts.append(f"<h2>{split} ({res['model']['n_clips']} clips)</h2>" + _table(res, result["horizons"]))
+            parts.append(f"<h2>{esc(split)} ({res['model']['n_clips']} clips)</h2>" + _table(res, result["horizons"]))
             beats = res.get("beats", {})
             parts.append(f"<p>beats both baselines at every horizon ≥ 2: <b>{beats.get('all_horizons_ge_2')}</b></p>")
             if res.get("paired"):
                 parts.append(_paired_table(res["paired"]))
     if result.get("counterfactual"):
-        parts.append("<h2>Counterfactual sensitivity</h2><pre>" + html.escape(str(result["counterfactual"])) + "</pre>")
-    parts += [f'<img src="{f.name}">' for f in figures]
-    parts += [f'<h3>{v.stem}</h3><p>real | imagined | copy-last | action-blind</p><video src="{v.name}" controls loop></video>'
+        parts.append("<h2>Counterfactual sensitivity</h2><pre>" + esc(result["counterfactual"]) + "</pre>")
+    parts += [figure(esc(f.name), f.stem) for f in figures]
+    parts += [f"<h3>{esc(v.stem)}</h3><p>real | imagined | copy-last | action-blind</p>" + video(v, v.stem, inline=False)
               for v in videos]
-    path = out / "eval.html"
-    with atomic_path(path, ".html") as tmp:
-        tmp.write_text("<!doctype html><meta charset=utf-8><title>egoworld eval</title>" + "\n".join(parts))
-    return path
+    return write_page(out / "eval.html", page("egoworld eval", parts))

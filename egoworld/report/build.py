@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from egoworld._atomic import atomic_path, write_json
+from egoworld._atomic import write_json
+from egoworld.html import cards, esc, measured_on, page, table, write_page
 from egoworld.report.data import data_section
-from egoworld.report.html import CSS, cards, esc, measured_on, table
 from egoworld.report.model import headline, model_section
 from egoworld.report.planning import fmt_rate, planning_section
 from egoworld.report.sync import sync_section
@@ -90,9 +90,7 @@ def render_report(root: Path, summary: dict, planning: dict | None = None) -> tu
     total = sum(timings.values())
     title = f"egoworld demo — seed {summary.get('seed')}{' (quick)' if summary.get('quick') else ''}"
     command = f"egoworld demo{' --quick' if summary.get('quick') else ''} --seed {summary.get('seed')}"
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
-             f"<style>{CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1>",
+    parts = [f"<h1>{esc(title)}</h1>",
              "<nav><a href='#summary'>Summary</a><a href='#data'>Data</a><a href='#sync'>Sync</a>"
              "<a href='#model'>World model</a><a href='#planning'>Planning</a></nav>",
              f"<p class='small'>{plan.get('sessions')} simulated sessions × {plan.get('seconds')} s at {plan.get('size')}² "
@@ -105,11 +103,10 @@ def render_report(root: Path, summary: dict, planning: dict | None = None) -> tu
              "</section>",
              f"<section>{data_html}</section>", f"<section>{sync_html}</section>",
              f"<section>{model_html}</section>", f"<section>{plan_html}</section>",
-             "<p class='small'>Self-contained: every figure and video is inside this file (base64 PNG and H.264).</p>",
-             "</body></html>"]
+             "<p class='small'>Self-contained: every figure and video is inside this file (base64 PNG and H.264).</p>"]
     numbers = {"seed": summary.get("seed"), "quick": summary.get("quick"), "plan": plan, "headline": head_nums,
                "data": data_nums, "sync": sync_nums, "model": model_nums, "planning": plan_nums}
-    return "\n".join(parts), numbers
+    return page(title, parts), numbers
 
 
 def write_demo_report(root: str | Path, summary: dict | None = None, planning: dict | None = None) -> Path:
@@ -117,8 +114,6 @@ def write_demo_report(root: str | Path, summary: dict | None = None, planning: d
     root = Path(root)
     summary = summary if summary is not None else json.loads((root / "summary.json").read_text())
     text, numbers = render_report(root, summary, planning)
-    path = root / "report.html"
-    with atomic_path(path, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    path = write_page(root / "report.html", text)
     write_json(root / "report.json", numbers)
     return path

@@ -12,7 +12,7 @@ from egoworld.audit.report import (
     rights_table,
     session_video,
 )
-from egoworld.report.html import cards, esc, measured_on
+from egoworld.html import cards, esc, img, measured_on
 
 
 def frame_grid(store_root: Path, sessions: list[dict], width: int = 128) -> str:
@@ -32,8 +32,7 @@ def frame_grid(store_root: Path, sessions: list[dict], width: int = 128) -> str:
                 path = session_video(store_root, s)
                 src = middle_frame(path, width) if path else None
                 if src:
-                    figs.append(f"<figure><img src='{src}' alt='{esc(s['session_id'])}' width='{width}'>"
-                                f"<figcaption>{esc(s['person'])}</figcaption></figure>")
+                    figs.append(f"<figure>{img(src, s['session_id'], width)}<figcaption>{esc(s['person'])}</figcaption></figure>")
             tds.append(f"<td>{''.join(figs) or '—'}</td>")
         rows.append(f"<tr><th>{esc(p)}</th>{''.join(tds)}</tr>")
     return f"<table class='grid'><tr><th>place \\ task</th>{head}</tr>{''.join(rows)}</table>"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from egoworld.report.html import (
+from egoworld.html import (
     esc,
     figure,
     mark,

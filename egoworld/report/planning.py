@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from egoworld.report.html import esc, measured_on, table, video
+from egoworld.html import esc, measured_on, table, video
 
 COLUMNS = ("task", "method", "split", "success", "progress", "episodes")
 METHOD_NAMES = {"model": "planner in the world model", "oracle": "planner in the simulator (oracle)",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from egoworld.report.html import esc, figure, measured_on, png, table
+from egoworld.html import esc, figure, measured_on, png, table
 from egoworld.sync.estimate import stream_time
 
 AXES = ("x (pitch)", "y (yaw)", "z (roll)")  # camera axes: x right, y down, z forward

@@ -55,13 +55,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _capture_verdicts(store: Any) -> dict[str, str]:
+    """Session id → the capture standard's verdict (the audit's default spec) on what the store measured."""
+    sessions = getattr(store, "sessions", None) or []
+    if not sessions:
+        return {}
+    from egoworld.audit.spec import evaluate_capture, load_spec
+
+    spec = load_spec()
+    return {s["session_id"]: evaluate_capture(spec, s)["verdict"] for s in sessions if s.get("session_id")}
+
+
 def episode_records(ds: Any) -> list[dict[str, Any]]:
-    """One record per training episode; content hashes are the sha256 of the episode's stored files."""
+    """One record per training episode; content hashes are the sha256 of the episode's stored files,
+    verdicts the default spec's on the store's measurements as of training."""
     eps = ds.episodes
     rows = eps.to_pylist() if hasattr(eps, "to_pylist") else list(eps)
     out = []
     store = getattr(ds, "store", None)
+    capture = _capture_verdicts(store)
     for row in rows:
+        if "capture_verdict" not in row and row.get("session_id") in capture:
+            row = dict(row, capture_verdict=capture[row["session_id"]])
         rec = episode_record(row)
         if store is not None and "content_hash" not in rec:
             ep = int(row["episode_index"])
