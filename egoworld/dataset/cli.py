@@ -12,68 +12,70 @@ import typer
 from egoworld.cluster import RAY_HELP
 
 
+def episodes_command(
+    data: Path = typer.Argument(..., help="A capture folder: sessions + aligned/ (from `egoworld sync`)."),
+    out: Path | None = typer.Option(None, "--out", help="Store folder (default DATA/episodes)."),
+    size: int | None = typer.Option(None, min=16, help="Store video at SIZE×SIZE (default: the source resolution)."),
+    gop: int = typer.Option(16, min=1, max=300, help="Keyframe every GOP frames (short: the loader seeks fast)."),
+    fps: float | None = typer.Option(None, help="Store frame rate (default: the most common among the sessions)."),
+    workers: int = typer.Option(1, min=1, help="Processes to use."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+) -> None:
+    """Pack synced sessions into the LeRobot-v3 episode store (data, videos, meta, provenance)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from egoworld.cluster import ClusterError
+    from egoworld.dataset.build import DatasetError, build_store
+
+    con = Console()
+    try:
+        r = build_store(data, out, size=size, gop=gop, fps=fps, workers=workers,
+                        progress=lambda sid: con.print(f"  packed {sid}"), ray=ray)
+    except (DatasetError, ClusterError) as e:
+        con.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2)
+    con.print(f"wrote {r.episodes} episodes, {r.frames} frames → {r.store}")
+    for s in r.excluded:
+        con.print(f"[yellow]left out[/yellow] {s['session_id']}: {s['excluded']}")
+
+
+def query_command(
+    data: Path = typer.Argument(..., help="The store, or a DATA folder holding episodes/."),
+    sql: str = typer.Argument(..., help="SQL over the views episodes, sessions, frames, tasks."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
+) -> None:
+    """Ask the DuckDB catalog a question, e.g. frames per place × task, or sessions with suspect sync."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from egoworld.dataset.build import DatasetError
+    from egoworld.dataset.catalog import query as run
+
+    con = Console()
+    try:
+        cols, rows = run(data, sql)
+    except DatasetError as e:
+        con.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    except Exception as e:
+        if type(e).__module__.startswith("duckdb") or type(e).__name__.endswith(("Exception", "Error")):
+            con.print(f"[red]SQL error:[/red] {e}")
+            raise typer.Exit(1)
+        raise
+    if as_json:
+        print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
+        return
+    t = Table()
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    con.print(t)
+    con.print(f"{len(rows)} row(s)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``episodes`` and ``query`` to the main egoworld app."""
-
-    @app.command("episodes")
-    def episodes(
-        data: Path = typer.Argument(..., help="A capture folder: sessions + aligned/ (from `egoworld sync`)."),
-        out: Path | None = typer.Option(None, "--out", help="Store folder (default DATA/episodes)."),
-        size: int | None = typer.Option(None, min=16, help="Store video at SIZE×SIZE (default: the source resolution)."),
-        gop: int = typer.Option(16, min=1, max=300, help="Keyframe every GOP frames (short: the loader seeks fast)."),
-        fps: float | None = typer.Option(None, help="Store frame rate (default: the most common among the sessions)."),
-        workers: int = typer.Option(1, min=1, help="Processes to use."),
-        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
-    ) -> None:
-        """Pack synced sessions into the LeRobot-v3 episode store (data, videos, meta, provenance)."""
-        from rich.console import Console
-        from rich.markup import escape
-
-        from egoworld.cluster import ClusterError
-        from egoworld.dataset.build import DatasetError, build_store
-
-        con = Console()
-        try:
-            r = build_store(data, out, size=size, gop=gop, fps=fps, workers=workers,
-                            progress=lambda sid: con.print(f"  packed {sid}"), ray=ray)
-        except (DatasetError, ClusterError) as e:
-            con.print(f"[red]error:[/red] {escape(str(e))}")
-            raise typer.Exit(2)
-        con.print(f"wrote {r.episodes} episodes, {r.frames} frames → {r.store}")
-        for s in r.excluded:
-            con.print(f"[yellow]left out[/yellow] {s['session_id']}: {s['excluded']}")
-
-    @app.command("query")
-    def query(
-        data: Path = typer.Argument(..., help="The store, or a DATA folder holding episodes/."),
-        sql: str = typer.Argument(..., help="SQL over the views episodes, sessions, frames, tasks."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
-    ) -> None:
-        """Ask the DuckDB catalog a question, e.g. frames per place × task, or sessions with suspect sync."""
-        from rich.console import Console
-        from rich.table import Table
-
-        from egoworld.dataset.build import DatasetError
-        from egoworld.dataset.catalog import query as run
-
-        con = Console()
-        try:
-            cols, rows = run(data, sql)
-        except DatasetError as e:
-            con.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(2)
-        except Exception as e:
-            if type(e).__module__.startswith("duckdb") or type(e).__name__.endswith(("Exception", "Error")):
-                con.print(f"[red]SQL error:[/red] {e}")
-                raise typer.Exit(1)
-            raise
-        if as_json:
-            print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
-            return
-        t = Table()
-        for c in cols:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        con.print(t)
-        con.print(f"{len(rows)} row(s)")
+    """Add ``episodes`` and ``query`` to the egoworld CLI."""
+    app.command("episodes")(episodes_command)
+    app.command("query")(query_command)
