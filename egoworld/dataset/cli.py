@@ -4,8 +4,11 @@
 """
 from __future__ import annotations
 
+import csv
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,15 +47,17 @@ def query_command(
     data: Path = typer.Argument(..., help="The store, or a DATA folder holding episodes/."),
     sql: str = typer.Argument(..., help="SQL over the views episodes, sessions, frames, tasks."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (a header, then one line per row)."),
 ) -> None:
     """Ask the DuckDB catalog a question, e.g. frames per place × task, or sessions with suspect sync."""
     from rich.console import Console
-    from rich.table import Table
 
     from egoworld.dataset.build import DatasetError
     from egoworld.dataset.catalog import query as run
 
     con = Console()
+    if as_json and as_csv:
+        raise typer.BadParameter("use one of --json and --csv", param_hint="--csv")
     try:
         cols, rows = run(data, sql)
     except DatasetError as e:
@@ -66,13 +71,52 @@ def query_command(
     if as_json:
         print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
         return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(cols)
+        writer.writerows([json.dumps(v, default=str) if isinstance(v, (list, dict)) else v for v in r] for r in rows)
+        return
+    print_rows(con, cols, rows)
+    con.print(f"{len(rows)} row(s)")
+
+
+def print_rows(con: Any, cols: list[str], rows: list[tuple]) -> None:
+    """A table when its columns fit the terminal, else one block per row (column name, value): wide
+    results such as ``SELECT * FROM sessions`` stay readable instead of folding to a letter a line."""
+    from rich.measure import Measurement
+    from rich.rule import Rule
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[Text(_cell(v)) for v in r] for r in rows]
     t = Table()
     for c in cols:
         t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
-    con.print(t)
-    con.print(f"{len(rows)} row(s)")
+    for r in cells:
+        t.add_row(*r)
+    if Measurement.get(con, con.options.update_width(10**6), t).minimum <= con.width:  # unfolded words fit
+        con.print(t)
+        return
+    width = max(len(c) for c in cols)
+    for i, r in enumerate(cells, 1):
+        con.print(Rule(f"row {i}", align="left"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", min_width=width, no_wrap=True)
+        grid.add_column(overflow="fold")
+        for c, v in zip(cols, r):
+            grid.add_row(c, v)
+        con.print(grid)
+
+
+def _cell(v: Any) -> str:
+    """A value as the terminal shows it: lists joined, floats to six decimals, NULL blank."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(round(v, 6))
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_cell(x) for x in v)
+    return str(v)
 
 
 def register(app: typer.Typer) -> None:
