@@ -7,7 +7,7 @@ the work (``egoworld train`` in ``egoworld/train/cli.py``, ``egoworld import cam
 commands and builds its groups (``capture``, ``import``, ``consent``). The commands whose work is one
 top-level module (``inspect``, ``demo``, ``improve``, ``view``) are written here the same way. This file
 builds ``app`` and calls every ``register`` once, in the order ``egoworld --help`` lists the commands. A
-``cli.py`` imports only typer, rich and light helpers at the top: the work, and with it torch, MuJoCo and
+``cli.py`` imports only typer, rich and light modules at the top: the work, and with it torch, MuJoCo and
 OpenCV, is imported inside the command body, so ``egoworld --help`` starts in a second.
 """
 from __future__ import annotations
