@@ -48,7 +48,7 @@ def _ingest(data: Path, out: Path, workers: int, ray: str | None) -> float:
 
     from egoworld.dataset.build import build_store
     from egoworld.session import find_sessions
-    from egoworld.sync.cli import run_batch, run_batch_ray
+    from egoworld.sync.batch import run_batch, run_batch_ray
 
     quiet = Console(quiet=True)
     shutil.rmtree(data / "aligned", ignore_errors=True)

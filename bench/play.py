@@ -42,7 +42,7 @@ def capture_store(root: Path) -> Path:
     from egoworld.capture.sim.record import plan_sessions
     from egoworld.dataset.build import build_store
     from egoworld.session import find_sessions
-    from egoworld.sync.cli import run_batch
+    from egoworld.sync.batch import run_batch
 
     configs = plan_sessions(2, places=2, people=2, tasks=["push"], seed=5, seconds=6.0, width=128, height=128, start="table")
     _, failed = capture_many(root, configs, workers=2, progress=False)

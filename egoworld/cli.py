@@ -1,4 +1,15 @@
-"""The egoworld command line: one command per arrow of the pipeline (see shared DESIGN)."""
+"""The egoworld command line: one command per arrow of the pipeline (see shared DESIGN).
+
+Where a command lives: every command is a plain function, ``<name>_command``, whose parameters are its
+arguments and options and whose docstring is its help. It sits in the ``cli.py`` of the room that does
+the work (``egoworld train`` in ``egoworld/train/cli.py``, ``egoworld import camera`` in
+``egoworld/capture/importers/cli.py``), and each such file ends with ``register(app)``, which names its
+commands and builds its groups (``capture``, ``import``, ``consent``). The commands whose work is one
+top-level module (``inspect``, ``demo``, ``improve``, ``view``) are written here the same way. This file
+builds ``app`` and calls every ``register`` once, in the order ``egoworld --help`` lists the commands. A
+``cli.py`` imports only typer, rich and light modules at the top: the work, and with it torch, MuJoCo and
+OpenCV, is imported inside the command body, so ``egoworld --help`` starts in a second.
+"""
 from __future__ import annotations
 
 import json
@@ -7,11 +18,18 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from egoworld.cluster import RAY_HELP
+from egoworld.audit.cli import register as register_audit
+from egoworld.capture.cli import register as register_capture
+from egoworld.capture.importers.cli import register as register_import
+from egoworld.dataset.cli import register as register_dataset
+from egoworld.evaluate.cli import register as register_evaluate
+from egoworld.imagine.cli import register as register_imagine
+from egoworld.play.cli import register as register_play
+from egoworld.sync.cli import register as register_sync
+from egoworld.train.cli import register as register_train
 
 
 class _Group(TyperGroup):
@@ -26,86 +44,13 @@ class _Group(TyperGroup):
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, help="egoworld: first-person capture → world model.")
-capture_app = typer.Typer(no_args_is_help=True, help="Record sessions with the MuJoCo egocentric rig (real recordings: egoworld import).")
-app.add_typer(capture_app, name="capture")
 console = Console()
 
 
-@capture_app.command("sim")
-def capture_sim(
-    out: Path = typer.Option(..., "--out", help="Folder to write sessions into."),
-    tasks: str = typer.Option("all", help="Comma-separated tasks, or 'all' (push, open_drawer, pick_place, stack)."),
-    places: int = typer.Option(8, min=1, help="Number of places (room layouts) to spread sessions over."),
-    people: int = typer.Option(6, min=1, help="Number of people to spread sessions over."),
-    sessions: int = typer.Option(8, min=1, help="Number of sessions."),
-    seconds: float = typer.Option(20.0, min=1.0, help="Length of each session."),
-    seed: int = typer.Option(0, help="Same seed → identical files."),
-    fps: float = typer.Option(30.0, min=1.0, help="Camera frame rate."),
-    width: int = typer.Option(256, min=16), height: int = typer.Option(256, min=16),
-    fov: float = typer.Option(90.0, min=20.0, max=150.0, help="Vertical field of view (degrees)."),
-    offset_ms: Optional[float] = typer.Option(None, help="Clock offset of every motion clock (ms); default random ±500."),
-    drift_ppm: Optional[float] = typer.Option(None, help="Clock drift of every motion clock (ppm); default random ±1000."),
-    jitter_ms: float = typer.Option(0.3, min=0.0, help="Timestamp jitter (std, ms)."),
-    drop_rate: float = typer.Option(0.004, min=0.0, max=0.5, help="Fraction of motion samples dropped."),
-    frame_drop_rate: float = typer.Option(0.002, min=0.0, max=0.5, help="Fraction of video frames dropped."),
-    consent: str = typer.Option("full", help="full | research | expired | revoked | none | mixed."),
-    light_scale: float = typer.Option(1.0, min=0.0, max=2.0, help="Scale every light (<1: a dark capture)."),
-    mix: str = typer.Option("task", help="What people do at the table: 'task' (the task, then free play), 'play' (task "
-                            "attempts mixed with reaching, pokes, random knots, withdrawals, idle hands) or weights "
-                            "such as task=0.3,knots=0.7."),
-    start: str = typer.Option("walk", help="walk: each session starts across the room and walks up; table: it starts at "
-                              "the table, hands ready (the workspace only — no walking frames to confound hand motion with)."),
-    workers: int = typer.Option(1, min=1, help="Processes to use."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+def inspect_command(
+    path: Path = typer.Argument(..., help="A session folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Simulate first-person sessions: scripted people doing tasks in randomised rooms."""
-    from egoworld.capture.sim.batch import capture_many
-    from egoworld.capture.sim.catalog import TASKS
-    from egoworld.capture.sim.person import parse_mix
-    from egoworld.capture.sim.record import CONSENT_KINDS, plan_sessions
-
-    task_list = list(TASKS) if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
-    bad = [t for t in task_list if t not in TASKS]
-    if bad:
-        raise typer.BadParameter(f"unknown task(s) {bad}; known: {', '.join(TASKS)}", param_hint="--tasks")
-    if consent not in CONSENT_KINDS + ("mixed",):
-        raise typer.BadParameter(f"{consent!r}; use one of {', '.join(CONSENT_KINDS + ('mixed',))}", param_hint="--consent")
-    try:
-        parse_mix(mix)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--mix") from None
-    if start not in ("walk", "table"):
-        raise typer.BadParameter(f"{start!r}; use walk or table", param_hint="--start")
-    configs = plan_sessions(sessions, places, people, task_list, seed, mix=mix, start=start, seconds=seconds, fps=fps, width=width, height=height,
-                            fov_deg=fov, offset_ms=offset_ms, drift_ppm=drift_ppm, jitter_ms=jitter_ms, drop_rate=drop_rate,
-                            frame_drop_rate=frame_drop_rate, consent=consent, light_scale=light_scale)
-    if ray is not None:
-        done, failed = _capture_on_ray(out, configs, ray)
-    else:
-        done, failed = capture_many(out, configs, workers)
-    console.print(f"wrote {len(done)} sessions to {out}")
-    for sid, err in failed:
-        console.print(f"[red]failed[/red] {sid}: {err}")
-    if failed:
-        raise typer.Exit(1)
-
-
-def _capture_on_ray(out: Path, configs: list, address: str) -> tuple[list[Path], list[tuple[str, str]]]:
-    """One Ray task per session (each writes its own folder under OUT atomically)."""
-    from egoworld.capture.sim.record import capture_session
-    from egoworld.cluster import ClusterError, map_tasks
-
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        outcomes = map_tasks(capture_session, [(out, c) for c in configs], [c.session_id for c in configs], address)
-    except ClusterError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(2) from None
-    return sorted(o.value for o in outcomes if o.ok), [(o.label, f"{o.kind}: {o.error}") for o in outcomes if not o.ok]
-
-
-@app.command()
-def inspect(path: Path = typer.Argument(..., help="A session folder."), as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Summarise a session: streams, rates, duration, clocks, consent (metadata only)."""
     from egoworld.inspect import summarize
     from egoworld.session import SessionError
@@ -140,21 +85,7 @@ def inspect(path: Path = typer.Argument(..., help="A session folder."), as_json:
                       f"revoked {c['revoked_at']} → research: {c['research']}; commercial: {c['commercial']}")
 
 
-@app.command()
-def sync(
-    data: Path = typer.Argument(..., help="A session folder, or a folder of sessions."),
-    out: Optional[Path] = typer.Option(None, help="Where aligned episodes go (default DATA/aligned)."),
-    workers: int = typer.Option(1, min=1, help="Processes to use."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
-) -> None:
-    """Estimate clock offset and drift of every motion stream against the video; write aligned episodes."""
-    from egoworld.sync.cli import sync_command
-
-    raise typer.Exit(sync_command(data, out, workers, ray))
-
-
-@app.command()
-def demo(
+def demo_command(
     out: Path = typer.Option(Path("egoworld-demo"), help="Where everything goes."),
     quick: bool = typer.Option(False, "--quick", help="A smaller run for CI (about a minute)."),
     seed: int = typer.Option(0, help="Same seed → same numbers."),
@@ -166,8 +97,7 @@ def demo(
     run_demo(out, quick=quick, seed=seed, workers=workers, console=console)
 
 
-@app.command()
-def improve(
+def improve_command(
     run: Path = typer.Argument(..., help="A training run (its best checkpoint) or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", help="The data folder whose episodes/ store the run was trained on; new sessions go here."),
     out: Path = typer.Option(..., "--out", help="Where the fine-tuned runs and improve.json go."),
@@ -196,35 +126,45 @@ def improve(
         raise typer.Exit(2) from None
 
 
-def _register_view() -> None:
-    from egoworld.view import register as register_view
+def view_command(
+    path: Path = typer.Argument(..., help="A session folder, an episode store (or DATA holding episodes/), or a training run."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Write this .rrd file instead of opening the viewer "
+                                        "(the default when there is no display: ./<name>.rrd)."),
+    episode: int = typer.Option(0, min=0, help="Episode index (an episode store)."),
+    data: Optional[str] = typer.Option(None, help="Episode store for a run's rollout (default: the one it trained on)."),
+    split: str = typer.Option("heldout", help="Split to take the rollout clip from (falls back to val)."),
+    clip: int = typer.Option(0, min=0, help="Which clip of the split (a run)."),
+) -> None:
+    """Open a session, an episode or a model rollout in the rerun viewer (or save an .rrd file)."""
+    from egoworld.view import view
 
-    register_view(app)
-
-
-def _register_rooms() -> None:
-    """Commands that live in their own room (each adds itself; heavy imports stay inside commands)."""
-    from egoworld.audit.cli import register as register_audit
-    from egoworld.capture.importers.cli import register as register_import
-    from egoworld.dataset.cli import register as register_dataset
-    from egoworld.evaluate.cli import register as register_eval
-    from egoworld.imagine.cli_dream import register as register_dream
-    from egoworld.evaluate.cli_plan import register as register_plan
-    from egoworld.play.cli import register as register_play
-    from egoworld.train.cli import register as register_train
-
-    register_import(app)
-    register_dataset(app)
-    register_audit(app)
-    register_train(app)
-    register_eval(app)
-    register_plan(app)
-    register_dream(app)
-    register_play(app)
+    try:
+        info, saved = view(path, save, episode, data, split, clip)
+    except ValueError as e:  # ViewError, SessionError, DatasetError: a message that names the file
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    where = f"saved {saved} (open it with: rerun {saved})" if saved else "sent to the rerun viewer"
+    console.print(f"{info['kind']} {info['id']}: {info.get('frames', 0)} frames, {len(info['entities'])} entities — {where}")
 
 
-_register_rooms()
-_register_view()
+def register(app: typer.Typer) -> None:
+    """Every command of every room, in the order ``egoworld --help`` lists them (groups come last there)."""
+    register_capture(app)  # capture sim
+    app.command("inspect")(inspect_command)
+    register_sync(app)  # sync
+    app.command("demo")(demo_command)
+    app.command("improve")(improve_command)
+    register_import(app)  # import camera | generic | egodex | aria | lerobot
+    register_dataset(app)  # episodes
+    register_audit(app)  # audit, query, export, consent revoke
+    register_train(app)  # train
+    register_evaluate(app)  # eval, plan
+    register_imagine(app)  # dream, imagine
+    register_play(app)  # play
+    app.command("view")(view_command)
+
+
+register(app)
 
 
 def main() -> None:

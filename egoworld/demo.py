@@ -71,7 +71,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, workers: int = 2, co
     from egoworld.dataset.build import build_store
     from egoworld.dataset.store import open_store
     from egoworld.report import write_demo_report
-    from egoworld.sync.cli import report_table, run_batch
+    from egoworld.sync.batch import report_table, run_batch
     from egoworld.sync.evaluate import aggregate, evaluate_session
 
     console = console or Console()

@@ -126,7 +126,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
     from egoworld.dataset.build import build_store
     from egoworld.evaluate.closed_loop import episode_specs, places_from_run
     from egoworld.imagine.plan import PlannerConfig, load_planning_model
-    from egoworld.sync.cli import run_batch
+    from egoworld.sync.batch import run_batch
     from egoworld.train import checkpoint as ck
     from egoworld.train.loop import train
 

@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
-import typer
 
 APP_ID = "egoworld"
 SKELETON = [(0, 1), (1, 2), (2, 3), (3, 4)] + [(a, b) for f in range(4) for a, b in
@@ -338,30 +337,3 @@ def view(path: str | Path, save: str | Path | None = None, episode: int = 0, dat
         rec.disconnect()
         os.replace(part, save)
     return info, save
-
-
-def view_command(
-    path: Path = typer.Argument(..., help="A session folder, an episode store (or DATA holding episodes/), or a training run."),
-    save: Optional[Path] = typer.Option(None, "--save", help="Write this .rrd file instead of opening the viewer "
-                                        "(the default when there is no display: ./<name>.rrd)."),
-    episode: int = typer.Option(0, min=0, help="Episode index (an episode store)."),
-    data: Optional[str] = typer.Option(None, help="Episode store for a run's rollout (default: the one it trained on)."),
-    split: str = typer.Option("heldout", help="Split to take the rollout clip from (falls back to val)."),
-    clip: int = typer.Option(0, min=0, help="Which clip of the split (a run)."),
-) -> None:
-    """Open a session, an episode or a model rollout in the rerun viewer (or save an .rrd file)."""
-    from rich.console import Console
-
-    console = Console()
-    try:
-        info, saved = view(path, save, episode, data, split, clip)
-    except ValueError as e:  # ViewError, SessionError, DatasetError: a message that names the file
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from e
-    where = f"saved {saved} (open it with: rerun {saved})" if saved else "sent to the rerun viewer"
-    console.print(f"{info['kind']} {info['id']}: {info.get('frames', 0)} frames, {len(info['entities'])} entities — {where}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``view`` to the egoworld CLI."""
-    app.command("view")(view_command)

@@ -1,6 +1,8 @@
 """The episode store (LeRobot-v3 layout), the catalog and the clip loader, on the shared sim fixture."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -100,6 +102,21 @@ def test_catalog_answers_questions(store: Path) -> None:
     assert rows[0][0] == 4
     _, rows = query(store, 'SELECT count(*), sum(CAST(frame_dropped AS INT)) FROM frames')
     assert rows[0][0] > 0
+
+
+def test_catalog_has_the_columns_people_ask_for(store: Path) -> None:
+    """task, frames and minutes by those names, in episodes and sessions alike (the README's tour asks for task)."""
+    fps = json.loads((store / L.INFO_PATH).read_text())["fps"]
+    _, rows = query(store, "SELECT task, task_id, frames, length, minutes, place, person FROM episodes")
+    assert len(rows) == _n(store)
+    for task, task_id, frames, length, minutes, place, person in rows:
+        assert task == task_id and frames == length and minutes == pytest.approx(length / fps / 60)
+        assert place.startswith("place_") and person.startswith("person_")
+    _, rows = query(store, "SELECT task, task_id, frames, minutes, fps_declared FROM sessions")
+    assert len(rows) == 4 and all(t == tid and m == pytest.approx(f / fps_ / 60) for t, tid, f, m, fps_ in rows)
+    cols, rows = query(store, "SELECT place, task, sum(length) FROM episodes GROUP BY ALL")
+    assert cols == ["place", "task", "sum(length)"]
+    assert sum(r[2] for r in rows) == json.loads((store / L.INFO_PATH).read_text())["total_frames"]
 
 
 def test_loader_contract(store: Path) -> None:
@@ -206,6 +223,37 @@ def test_cli_episodes_and_query(synced: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0 and json.loads(r.output)[0]["n"] == _n(tmp_path / "st")
     r = CliRunner().invoke(app, ["query", str(tmp_path / "st"), "SELECT nope FROM episodes"])
     assert r.exit_code == 1 and "SQL error" in r.output
+
+
+def test_query_prints_wide_results_one_block_per_row(store: Path) -> None:
+    """A result whose columns fit is a table; SELECT * FROM sessions (dozens of columns) is one block per row,
+    each column on its own line with its whole value; --csv is a header and one line per row."""
+    from egoworld.audit.cli import register
+
+    app = typer.Typer()
+    register(app)
+    run = CliRunner().invoke
+    r = run(app, ["query", str(store), "SELECT place, task, sum(length) FROM episodes GROUP BY ALL"], terminal_width=80)
+    assert r.exit_code == 0, r.output
+    groups = len(query(store, "SELECT DISTINCT place, task FROM episodes")[1])
+    assert "┃ place" in r.output and "row 1" not in r.output and f"{groups} row(s)" in r.output
+    cols, rows = query(store, "SELECT * FROM sessions")
+    r = run(app, ["query", str(store), "SELECT * FROM sessions"], terminal_width=80)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert [ln.split()[:2] for ln in lines if ln.startswith("row ")] == [["row", str(i)] for i in range(1, len(rows) + 1)]
+    assert max(len(ln.rstrip()) for ln in lines) <= 80 and "┃" not in r.output
+    block = lines[1: next(i for i, ln in enumerate(lines) if ln.startswith("row 2"))]  # row 1: "name  value" lines
+    first = dict((ln.split(maxsplit=1) + [""])[:2] for ln in block if not ln.startswith(" "))  # (wrapped values go on)
+    first = {k: v.strip() for k, v in first.items()}
+    assert set(cols) <= set(first) and first["session_id"] == rows[0][cols.index("session_id")]
+    assert first["task"] == rows[0][cols.index("task_id")] and first["frames"] == str(rows[0][cols.index("frames")])
+    r = run(app, ["query", str(store), "SELECT session_id, objects, minutes FROM sessions ORDER BY session_id", "--csv"])
+    assert r.exit_code == 0, r.output
+    got = list(csv.reader(io.StringIO(r.output)))
+    want = query(store, "SELECT session_id, objects, minutes FROM sessions ORDER BY session_id")[1]
+    assert got[0] == ["session_id", "objects", "minutes"] and len(got) == len(want) + 1
+    assert [(g[0], json.loads(g[1]), float(g[2])) for g in got[1:]] == [(s, list(o), m) for s, o, m in want]
 
 
 # ---------------------------------------------------------------- bad inputs: clear error, nothing half-written

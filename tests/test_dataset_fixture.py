@@ -20,7 +20,7 @@ def synced_store_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from egoworld.capture.sim.record import plan_sessions
     from egoworld.dataset.build import build_store
     from egoworld.session import find_sessions
-    from egoworld.sync.cli import run_batch
+    from egoworld.sync.batch import run_batch
 
     root = tmp_path_factory.getbasetemp() / "egoworld_dataset_data"
     data = root / "data"

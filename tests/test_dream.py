@@ -135,7 +135,7 @@ def test_dream_trained_policy_runs_in_the_simulator(world, tmp_path):
 
 
 def test_register_adds_dream_and_imagine_without_importing_torch():
-    code = ("import sys, typer\nfrom egoworld.imagine.cli_dream import register\napp = typer.Typer()\nregister(app)\n"
+    code = ("import sys, typer\nfrom egoworld.imagine.cli import register\napp = typer.Typer()\nregister(app)\n"
             "print('torch' in sys.modules, sorted(c.name for c in app.registered_commands))")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

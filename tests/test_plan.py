@@ -193,7 +193,7 @@ def test_plan_cli_registers():
     import typer
     from typer.testing import CliRunner
 
-    from egoworld.evaluate.cli_plan import register
+    from egoworld.evaluate.cli import register
 
     app = typer.Typer()
     register(app)

@@ -172,10 +172,10 @@ def test_training_ranks_read_only_their_own_episodes(tmp_path_factory):
 
 def test_ray_takes_an_optional_address(monkeypatch, tmp_path):
     """``--ray`` bare (last, or before another option) means Ray's default; ``--ray ADDRESS`` passes it on."""
-    import egoworld.sync.cli as sync_cli
+    import egoworld.sync.batch as sync_batch
 
     seen = []
-    monkeypatch.setattr(sync_cli, "sync_command", lambda data, out, workers, ray: seen.append((workers, ray)) or 0)
+    monkeypatch.setattr(sync_batch, "sync_folder", lambda data, out, workers, ray: seen.append((workers, ray)) or 0)
     runner = CliRunner()
     for args in (["--ray"], ["--ray", "--workers", "3"], ["--ray", "auto"], ["--ray", "head:6379", "--workers", "2"], []):
         assert runner.invoke(app, ["sync", str(tmp_path), *args]).exit_code == 0

@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation as R
 from egoworld.actions import ACTION_DIM, BodyPose, compute_actions
 from egoworld.session import open_session
 from egoworld.sync import sync_session, visual
-from egoworld.sync.cli import sync_command
+from egoworld.sync.batch import sync_folder
 from egoworld.sync.evaluate import aggregate, evaluate_session, shift_motion
 from egoworld.sync.resample import interp_linear, resample_hand, slerp
 from egoworld.sync.synthetic import SynthConfig, _Trajectory, make_session
@@ -245,7 +245,7 @@ def test_batch_reports_a_bad_session_and_goes_on(synth, tmp_path):
     shutil.copytree(synth["s0"], data / "good")
     (data / "broken").mkdir(parents=True)
     (data / "broken" / "session.json").write_text("{not json")
-    code = sync_command(data, workers=2)
+    code = sync_folder(data, workers=2)
     assert code == 1  # one session failed
     bad = json.loads((data / "aligned" / "broken" / "sync.json").read_text())
     assert bad["verdict"] == "failed" and "session.json" in bad["reason"]

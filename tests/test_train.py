@@ -251,9 +251,9 @@ def test_adam_matches_torch_adam():
     assert again.step_count == 5 and torch.equal(again.exp_avg[0], ours.exp_avg[0])
 
 
-def test_register_adds_train_and_eval_without_importing_torch():
+def test_register_adds_train_eval_and_plan_without_importing_torch():
     code = ("import sys, typer\nfrom egoworld.train.cli import register as a\nfrom egoworld.evaluate.cli import register as b\n"
             "app = typer.Typer()\na(app)\nb(app)\nprint('torch' in sys.modules, sorted(c.name for c in app.registered_commands))")
     r = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False ['eval', 'train']"
+    assert r.stdout.strip() == "False ['eval', 'plan', 'train']"

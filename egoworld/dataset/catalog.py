@@ -13,7 +13,11 @@ The store keeps measurements, not verdicts: ``egoworld query`` reads this catalo
 (``egoworld.audit.catalog``), which joins each session's verdicts under a spec onto ``episodes`` and
 ``sessions`` with ``extra``.
 
-Example: ``SELECT place, task_id, sum(length) AS frames FROM episodes GROUP BY ALL ORDER BY ALL``.
+``episodes`` and ``sessions`` also carry the columns people ask for by name: ``task`` (the task id,
+as ``task_id``), ``frames`` and ``minutes`` (of video at the store's frame rate; a session's at its
+declared rate).
+
+Example: ``SELECT place, task, sum(frames) AS frames, sum(minutes) AS minutes FROM episodes GROUP BY ALL ORDER BY ALL``.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from egoworld.dataset import layout as L
 from egoworld.dataset.store import Store, open_store
 
 EXAMPLES = {
-    "frames per place × task": "SELECT place, task_id, sum(length) AS frames, count(*) AS episodes "
+    "frames per place × task": "SELECT place, task, sum(frames) AS frames, sum(minutes) AS minutes, count(*) AS episodes "
                                "FROM episodes GROUP BY ALL ORDER BY ALL",
     "suspect sync": "SELECT session_id, sync_verdict, sync_reason FROM sessions WHERE sync_verdict = 'suspect'",
     "left out": "SELECT session_id, excluded FROM sessions WHERE excluded IS NOT NULL",
@@ -90,9 +94,10 @@ def connect(path: str | Path, extra: pa.Table | None = None) -> Any:
     con = duckdb.connect(":memory:")
     root = str(store.root).replace("'", "''")
     con.register("_episodes", with_columns(store.episodes, extra))
-    con.execute("CREATE VIEW episodes AS SELECT * FROM _episodes")
+    con.execute(f"CREATE VIEW episodes AS SELECT *, task_id AS task, length AS frames, "
+                f"length / {store.fps!r} / 60 AS minutes FROM _episodes")
     con.register("_sessions", with_columns(sessions_table(store), extra))
-    con.execute("CREATE VIEW sessions AS SELECT * FROM _sessions")
+    con.execute("CREATE VIEW sessions AS SELECT *, task_id AS task, frames / fps_declared / 60 AS minutes FROM _sessions")
     con.execute(f"CREATE VIEW tasks AS SELECT * FROM read_parquet('{root}/{L.TASKS_PATH}')")
     if list((store.root / "data").glob("*/*.parquet")):
         con.execute(f"CREATE VIEW frames AS SELECT * FROM read_parquet('{root}/data/*/*.parquet')")

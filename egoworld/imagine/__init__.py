@@ -1,6 +1,6 @@
 """Imagination: rollouts, planners, the dream environment, policies learned in imagination, synthetic episodes.
 
-Exports load lazily (module ``__getattr__``), so ``egoworld.imagine.cli_*`` can register CLI commands
+Exports load lazily (module ``__getattr__``), so ``egoworld.imagine.cli`` can register its commands
 without importing torch.
 """
 from __future__ import annotations

@@ -8,9 +8,6 @@ import typer
 
 from egoworld.cluster import RAY_HELP
 
-import_app = typer.Typer(help="Turn one recording in a real format into a raw session (streams on native clocks + consent).",
-                         no_args_is_help=True)
-
 OUT = typer.Option(..., "--out", help="Session folder to write (replaced atomically if it exists).")
 CONSENT = typer.Option(None, help="research | commercial | none | a consent JSON/YAML file; "
                                   "without it the session is marked 'unknown' (not cleared).")
@@ -53,7 +50,6 @@ def _import_folder(fmt: str, folder: Path, out: Path, ray: str | None, options: 
 RAY = typer.Option(None, "--ray", metavar="[ADDRESS]", help="With a folder SRC: " + RAY_HELP)
 
 
-@import_app.command("camera")
 def camera_command(
     src: Path = typer.Argument(..., help="The clip (mp4/mov/…); GoPro GPMF, Sony, Insta360, DJI … telemetry is read from it."),
     out: Path = OUT,
@@ -76,7 +72,6 @@ def camera_command(
                                stabilised=stabilised))
 
 
-@import_app.command("generic")
 def generic_command(
     src: Path = typer.Argument(..., help="The video (any codec FFmpeg decodes)."),
     out: Path = OUT,
@@ -106,7 +101,6 @@ def generic_command(
                                 imu_to_camera=parse_imu_to_camera(imu_to_camera) if imu_to_camera else None))
 
 
-@import_app.command("egodex")
 def egodex_command(
     src: Path = typer.Argument(..., help="The EgoDex MP4."),
     out: Path = OUT,
@@ -123,7 +117,6 @@ def egodex_command(
     _run(lambda: import_egodex(src, out, hdf5=hdf5, consent=consent, min_confidence=min_confidence))
 
 
-@import_app.command("aria")
 def aria_command(
     src: Path = typer.Argument(..., help="An Aria .vrs recording (needs projectaria-tools), or the RGB stream as MP4."),
     out: Path = OUT,
@@ -137,7 +130,6 @@ def aria_command(
     _run(lambda: import_aria(src, out, mps, consent=consent, video_start_us=video_start_us))
 
 
-@import_app.command("lerobot")
 def lerobot_command(
     src: Path = typer.Argument(..., help="The LeRobot dataset root."),
     out: Path = typer.Option(..., "--out", help="Session folder to write; with --all-episodes the folder that receives "
@@ -166,5 +158,12 @@ def lerobot_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``import`` command group to the main egoworld app."""
+    """Add the ``import`` command group (one command per format) to the egoworld CLI."""
+    import_app = typer.Typer(help="Turn one recording in a real format into a raw session (streams on native clocks + consent).",
+                             no_args_is_help=True)
+    import_app.command("camera")(camera_command)
+    import_app.command("generic")(generic_command)
+    import_app.command("egodex")(egodex_command)
+    import_app.command("aria")(aria_command)
+    import_app.command("lerobot")(lerobot_command)
     app.add_typer(import_app, name="import")
