@@ -26,6 +26,8 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
+from egoworld.state import HEAD_P, HEAD_Q, STATE_DIM
+
 APP_ID = "egoworld"
 SKELETON = [(0, 1), (1, 2), (2, 3), (3, 4)] + [(a, b) for f in range(4) for a, b in
                                                 ((0, 5 + 4 * f), (5 + 4 * f, 6 + 4 * f), (6 + 4 * f, 7 + 4 * f), (7 + 4 * f, 8 + 4 * f))]
@@ -224,7 +226,7 @@ def log_episode(rec: Any, path: str | Path, episode: int = 0) -> dict:
     def mat(name: str, w: int) -> np.ndarray:
         return np.asarray(t.column(name).combine_chunks().flatten(), dtype=np.float64).reshape(t.num_rows, w)[mine]
 
-    state = mat("observation.state", 21)
+    state = mat("observation.state", STATE_DIM)
     sess = next((s for s in store.sessions if s["session_id"] == row["session_id"]), {})
     rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
     if sess.get("rig"):
@@ -232,7 +234,7 @@ def log_episode(rec: Any, path: str | Path, episode: int = 0) -> dict:
     frames = list(_frames(store.video_file(episode)))
     t0 = float(row.get(f"videos/{store.video_key}/from_timestamp") or 0.0)
     n = _log_images(rec, "world/head/camera/image", ((tt - t0, rgb) for tt, rgb in frames))
-    _log_head(rec, ts, state[:, 0:3], state[:, 3:7])
+    _log_head(rec, ts, state[:, HEAD_P], state[:, HEAD_Q])
     entities = ["world/head/camera/image", "world/head", "world/head_trajectory"]
     for side in ("left", "right"):
         kp = mat(f"observation.{side}_keypoints", 63).reshape(-1, 21, 3)

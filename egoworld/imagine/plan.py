@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW, control_to_action
+from egoworld.video import to_model_frame
 
 # Planned control columns (egoworld.actions: head 0-5, left wrist 6-11 + grip 12, right wrist 13-18 + grip 19).
 DIMS = {
@@ -240,13 +241,8 @@ class WorldModelCost:
         self.filter_seconds = 0.0
 
     def _image(self, image: np.ndarray):
-        """(H, W, 3) uint8 → (3, S, S) uint8 at the model's size (area filter, as the loader scales video)."""
-        torch = self.torch
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = torch.nn.functional.interpolate(x[None].float(), size=(self.size, self.size), mode="area")[0]
-            x = x.round().clamp(0, 255).to(torch.uint8)
-        return x
+        """(H, W, 3) uint8 → (3, S, S) uint8 at the model's size (``to_model_frame``)."""
+        return self.torch.from_numpy(np.ascontiguousarray(to_model_frame(image, self.size))).permute(2, 0, 1)
 
     def reset(self) -> None:
         self.frames.clear()
