@@ -46,7 +46,9 @@ def kind_of(path: str | Path) -> str:
         return "session"
     if (p / "meta" / "info.json").exists() or (p / "episodes" / "meta" / "info.json").exists():
         return "store"
-    if (p / "config.json").exists() and ((p / "checkpoints").is_dir() or (p / "model.safetensors").exists()):
+    from egoworld.runs import is_run
+
+    if is_run(p):
         return "run"
     raise ViewError(p, "is not a session (session.json), an episode store (meta/info.json) or a training run "
                        "(config.json + checkpoints/)")
@@ -256,10 +258,10 @@ def log_rollout(rec: Any, run: str | Path, data: str | None = None, split: str =
     import rerun as rr
     import torch
 
-    from egoworld.train import checkpoint as ck
+    from egoworld import runs
     from egoworld.train.data import open_clips
 
-    model, cfg = ck.load_model(run)
+    model, cfg = runs.load_model(run)
     data = data or (cfg.extra or {}).get("data")
     if not data:
         raise ViewError(run, "does not say which data it trained on: pass --data DATA/episodes")
