@@ -44,9 +44,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if a.run:
-        from egoworld.imagine.plan import load_planning_model
+        from egoworld.runs import load_model
 
-        model, cfg = load_planning_model(a.run)
+        model, cfg = load_model(a.run, decoder=False)
     else:
         cfg = preset(a.preset)
         model = WorldModel(cfg).eval()

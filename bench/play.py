@@ -55,10 +55,10 @@ def capture_store(root: Path) -> Path:
 
 def make_world(size: int, store: Path, run: str | None, twin: bool) -> World:
     if run:
-        from egoworld.train import checkpoint as ck
+        from egoworld import runs
 
-        model, _ = ck.load_model(run)
-        ckpt = ck.resolve(run)
+        model, _ = runs.load_model(run)
+        ckpt = runs.resolve(run)
     else:
         torch.manual_seed(0)
         model, ckpt = WorldModel(preset("tiny", image_size=size)).eval(), Path("random-init")

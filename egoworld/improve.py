@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from egoworld import runs
 from egoworld._atomic import write_json
-from egoworld.session import file_sha256
+from egoworld.state import body_state
 
 
 @dataclass
@@ -53,8 +54,6 @@ class _RigEnv:
         self.task_name = episode.task.task
 
     def obs(self) -> dict[str, np.ndarray]:
-        from egoworld.capture.sim.env import body_state
-
         return {"image": self.sim.render(), "state": body_state(self.sim.body_pose()),
                 "objects": self.task.track_points().astype(np.float32).ravel()}
 
@@ -90,11 +89,12 @@ def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key:
 
 
 def _success(run: str, cfg: ImproveConfig, specs: list) -> dict[str, float]:
-    from egoworld.evaluate.closed_loop import ClosedLoopConfig, run_episode
+    from egoworld.evaluate.closed_loop import ClosedLoopConfig, planning_model, run_episode
 
     cl = ClosedLoopConfig(tasks=(cfg.task,), max_steps=cfg.max_steps, planner=dict(cfg.planner), seed=cfg.seed,
                           objective=dict(cfg.objective))
-    rows = [run_episode(run, s, "model", cl) for s in specs]
+    model = planning_model(run)
+    rows = [run_episode(run, s, "model", cl, model=model) for s in specs]
     return {"success": float(np.mean([r["success"] for r in rows])),
             "progress_gain": float(np.mean([r["progress"] - r["progress_start"] for r in rows])), "episodes": len(rows)}
 
@@ -118,16 +118,14 @@ def _store_frames(store: Path) -> int:
 def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConfig | None = None,
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the loop; ``data`` is the raw data folder whose ``episodes/`` store ``run`` was trained on."""
-    import torch
     from rich.console import Console
 
     from egoworld.capture.sim.catalog import TASKS
     from egoworld.capture.sim.record import SessionConfig, capture_session
     from egoworld.dataset.build import build_store
-    from egoworld.evaluate.closed_loop import episode_specs, places_from_run
-    from egoworld.imagine.plan import PlannerConfig, load_planning_model
+    from egoworld.evaluate.closed_loop import episode_specs, places_from_run, planning_model
+    from egoworld.imagine.plan import PlannerConfig
     from egoworld.sync.batch import run_batch
-    from egoworld.train import checkpoint as ck
     from egoworld.train.loop import train
 
     cfg = cfg or ImproveConfig()
@@ -141,7 +139,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
     where = places_from_run(run)
     specs = episode_specs((cfg.task,), ("held_in",), cfg.eval_episodes, where, cfg.seed)
     planner_cfg = PlannerConfig(**cfg.planner, seed=cfg.seed)
-    current = str(ck.resolve(run))
+    current = str(runs.resolve(run))
     frames = _store_frames(store)
     size = cfg.size or _store_size(store)
     t0 = time.time()
@@ -160,9 +158,8 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
     result = save()
     interaction = 0
     for r in range(1, cfg.rounds + 1):
-        model, mcfg = load_planning_model(current)
-        torch.set_num_threads(mcfg.threads or 1)
-        sha = file_sha256(Path(current) / "model.safetensors")
+        model, mcfg = planning_model(current)
+        sha = runs.model_sha256(Path(current))
         sessions = []
         for i in range(cfg.sessions):
             place = where["held_in"][i % len(where["held_in"])]
@@ -185,7 +182,7 @@ def improve(run: str | Path, data: str | Path, out: str | Path, cfg: ImproveConf
         mc = mcfg.replace(steps=cfg.steps, minutes=0.0, seed=cfg.seed + r, extra=dict(mcfg.extra, data=str(store)))
         run_dir = out / f"round_{r:02d}"
         train(mc, str(store), run_dir, progress=False, echo=lambda *_: None, init_from=current)
-        current = str(ck.resolve(run_dir))
+        current = str(runs.resolve(run_dir))
         res = _success(current, cfg, specs)
         history.append({"round": r, "checkpoint": current, "real_frames": frames, "interaction_frames": interaction,
                         "sessions": len(sessions), "synced": ok, **res})

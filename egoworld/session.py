@@ -309,8 +309,11 @@ CONTENT_FILES = ("session.json", "video.mp4")
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def file_sha256(path: Path) -> str:
-    """``sha256:<hex>`` of a file, cached per (path, size, mtime) within the process."""
+def file_sha256(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file, cached per (path, size, mtime) within the process.
+
+    The one file hash of the project: session content, episode files, checkpoints and policies."""
+    path = Path(path)
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASH_CACHE:

@@ -1,7 +1,8 @@
-"""H.264 video with per-frame presentation timestamps, via PyAV.
+"""H.264 video with per-frame presentation timestamps, via PyAV; and the frame a model sees.
 
 The PTS is the camera clock: a dropped frame is a gap in PTS, never a re-timed frame. Encoding is
-single-threaded so that the same frames always give the same bytes.
+single-threaded so that the same frames always give the same bytes. ``to_model_frame`` scales a
+live frame to a model's image size with the same filter the loader scales video with.
 """
 from __future__ import annotations
 
@@ -151,3 +152,20 @@ def read_video(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not frames:
         raise VideoError(f"{path}: video has no decodable frames")
     return np.stack(frames), np.asarray(pts, dtype=np.int64)
+
+
+def to_model_frame(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB frame (H, W, 3) uint8 as a world model of image size ``size`` sees it: (size, size, 3) uint8.
+
+    Every live frame goes through here on its way into a model (the planner's camera, the filtered
+    simulator, the counterfactual's replay), so they all see what training saw: the loader scales
+    video with an area filter (swscale AREA), and so does this — each output pixel is the mean of the
+    input area it covers, rounded half to even. A frame already at ``size`` is returned as it is.
+    """
+    image = np.asarray(image)
+    if image.shape[:2] == (size, size):
+        return image
+    import cv2
+
+    mean = cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return np.rint(mean).clip(0, 255).astype(np.uint8)

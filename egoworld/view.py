@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from egoworld.state import HEAD_P, HEAD_Q, STATE_DIM
+
 APP_ID = "egoworld"
 SKELETON = [(0, 1), (1, 2), (2, 3), (3, 4)] + [(a, b) for f in range(4) for a, b in
                                                 ((0, 5 + 4 * f), (5 + 4 * f, 6 + 4 * f), (6 + 4 * f, 7 + 4 * f), (7 + 4 * f, 8 + 4 * f))]
@@ -43,7 +45,9 @@ def kind_of(path: str | Path) -> str:
         return "session"
     if (p / "meta" / "info.json").exists() or (p / "episodes" / "meta" / "info.json").exists():
         return "store"
-    if (p / "config.json").exists() and ((p / "checkpoints").is_dir() or (p / "model.safetensors").exists()):
+    from egoworld.runs import is_run
+
+    if is_run(p):
         return "run"
     raise ViewError(p, "is not a session (session.json), an episode store (meta/info.json) or a training run "
                        "(config.json + checkpoints/)")
@@ -223,7 +227,7 @@ def log_episode(rec: Any, path: str | Path, episode: int = 0) -> dict:
     def mat(name: str, w: int) -> np.ndarray:
         return np.asarray(t.column(name).combine_chunks().flatten(), dtype=np.float64).reshape(t.num_rows, w)[mine]
 
-    state = mat("observation.state", 21)
+    state = mat("observation.state", STATE_DIM)
     sess = next((s for s in store.sessions if s["session_id"] == row["session_id"]), {})
     rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
     if sess.get("rig"):
@@ -231,7 +235,7 @@ def log_episode(rec: Any, path: str | Path, episode: int = 0) -> dict:
     frames = list(_frames(store.video_file(episode)))
     t0 = float(row.get(f"videos/{store.video_key}/from_timestamp") or 0.0)
     n = _log_images(rec, "world/head/camera/image", ((tt - t0, rgb) for tt, rgb in frames))
-    _log_head(rec, ts, state[:, 0:3], state[:, 3:7])
+    _log_head(rec, ts, state[:, HEAD_P], state[:, HEAD_Q])
     entities = ["world/head/camera/image", "world/head", "world/head_trajectory"]
     for side in ("left", "right"):
         kp = mat(f"observation.{side}_keypoints", 63).reshape(-1, 21, 3)
@@ -253,10 +257,10 @@ def log_rollout(rec: Any, run: str | Path, data: str | None = None, split: str =
     import rerun as rr
     import torch
 
-    from egoworld.train import checkpoint as ck
+    from egoworld import runs
     from egoworld.train.data import open_clips
 
-    model, cfg = ck.load_model(run)
+    model, cfg = runs.load_model(run)
     data = data or (cfg.extra or {}).get("data")
     if not data:
         raise ViewError(run, "does not say which data it trained on: pass --data DATA/episodes")

@@ -13,6 +13,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from test_dataset_fixture import synced_store_data
 
+from egoworld import runs
 from egoworld.actions import control_to_action
 from egoworld.imagine.actor_critic import ACConfig, lambda_returns, load_policy
 from egoworld.imagine.dream import (
@@ -23,7 +24,6 @@ from egoworld.imagine.dream import (
     load_starts,
 )
 from egoworld.model import preset
-from egoworld.train import checkpoint as ck
 from egoworld.train.loop import train
 
 torch.set_num_threads(1)
@@ -40,7 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = synced_store_data(tmp_path_factory)
     run = tmp_path_factory.mktemp("dream") / "run"
     train(preset("tiny", **MICRO), str(data / "episodes"), run, progress=False, echo=lambda s: None)
-    model, _ = ck.load_model(run)
+    model, _ = runs.load_model(run)
     return {"data": data, "store": data / "episodes", "run": run, "model": model}
 
 
@@ -170,9 +170,9 @@ def test_interaction_loop_records_appends_fine_tunes_and_measures(world, tmp_pat
     assert meta["behaviour"]["frames"]["agent"] > 0 and (new[0] / "consent.json").exists()
     eps = pq.read_table(next((data / "episodes" / "meta" / "episodes").rglob("*.parquet")), columns=["source"])
     assert "interaction" in eps.column("source").to_pylist()
-    lineage = json.loads((ck.resolve(r1["checkpoint"]) / "lineage.json").read_text())
+    lineage = json.loads((runs.resolve(r1["checkpoint"]) / "lineage.json").read_text())
     assert lineage["init_from"]["checkpoint"] == r0["checkpoint"]
-    before, _ = ck.load_model(r0["checkpoint"])
-    after, _ = ck.load_model(r1["checkpoint"])
+    before, _ = runs.load_model(r0["checkpoint"])
+    after, _ = runs.load_model(r1["checkpoint"])
     assert not torch.equal(before.reward_head[-1].weight, after.reward_head[-1].weight)  # fine-tuned, not rebuilt
     assert 0.0 <= r1["success"] <= 1.0 and r1["episodes"] == 1

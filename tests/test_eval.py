@@ -11,7 +11,7 @@ from egoworld.evaluate.counterfactual import synthetic_counterfactual
 from egoworld.evaluate.metrics import psnr, ssim
 from egoworld.evaluate.probe import MLPProbe, RidgeProbe
 from egoworld.model import preset
-from egoworld.train import checkpoint as ck
+from egoworld.runs import load_model
 from egoworld.train.loop import train
 from egoworld.train.synthetic import SyntheticClips
 
@@ -89,8 +89,8 @@ def test_mlp_probe_reads_a_feature_that_is_a_target_exactly():
 
 
 def test_counterfactual_sensitivity_conditioned_vs_blind(runs):
-    model, _ = ck.load_model(runs["model"])
-    blind, _ = ck.load_model(runs["blind"])
+    model, _ = load_model(runs["model"])
+    blind, _ = load_model(runs["blind"])
     ds = SyntheticClips(episodes=12, length=48, T=10, size=16, split="heldout", square=0.4, speed=0.15)
     res = synthetic_counterfactual({"model": model, "action_blind": blind}, ds, context=3, horizon=6)
     assert res["model"]["sim_abs_diff"] > 0.01  # the two action sequences really differ in the world

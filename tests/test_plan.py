@@ -113,27 +113,6 @@ def test_world_model_cost_rolls_out_in_latent_space_without_decoding():
     assert gcost.objective.goal == 1.0 and np.all(np.isfinite(gcost(controls)))
 
 
-def test_a_checkpoint_with_an_outdated_decoder_still_plans(tmp_path):
-    from safetensors.torch import save_file
-
-    from egoworld.imagine.plan import load_planning_model
-
-    cfg = _tiny_cfg()
-    model = WorldModel(cfg)
-    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
-    (tmp_path / "config.json").write_text(cfg.to_json())
-    old = {("decoder.legacy." + k[len("decoder."):] if k.startswith("decoder.") else k): v for k, v in sd.items()}
-    save_file(old, str(tmp_path / "model.safetensors"))
-    loaded, _ = load_planning_model(tmp_path)
-    for k, v in loaded.state_dict().items():
-        if not k.startswith("decoder."):
-            assert torch.equal(v, sd[k]), k
-    del old["reward_head.0.weight"]  # anything beyond the decoder must still match
-    save_file(old, str(tmp_path / "model.safetensors"))
-    with pytest.raises(RuntimeError, match="beyond the decoder"):
-        load_planning_model(tmp_path)
-
-
 def test_sim_oracle_cost_restores_the_true_state():
     from egoworld.capture.sim.env import SimEnv
     from egoworld.evaluate.closed_loop import SimCost

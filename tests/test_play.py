@@ -22,9 +22,9 @@ import torch
 from test_dataset_fixture import synced_store_data
 from typer.testing import CliRunner
 
+from egoworld import runs
 from egoworld.model import preset
 from egoworld.play.keys import BY_CODE, control_from_keys, toggle_grip
-from egoworld.train import checkpoint as ck
 from egoworld.train.loop import train
 
 torch.set_num_threads(1)
@@ -105,7 +105,7 @@ def test_run_without_a_decoder_is_one_line(world, tmp_path):
 
     from egoworld.cli import app
 
-    src = ck.resolve(world["run"])
+    src = runs.resolve(world["run"])
     ckpt = tmp_path / "no_decoder"
     shutil.copytree(src, ckpt)
     weights = load_file(str(ckpt / "model.safetensors"))

@@ -9,14 +9,14 @@ import pytest
 import torch
 from test_dataset_fixture import copy_data, synced_store_data
 
+from egoworld import runs
 from egoworld.dataset import layout as L
 from egoworld.dataset.check import check_store
 from egoworld.dataset.loader import ClipDataset
 from egoworld.dataset.store import open_store
-from egoworld.imagine.actor_critic import file_sha256
 from egoworld.imagine.synthetic import LINEAGE_PATH, MODES, export_synthetic
 from egoworld.model import preset
-from egoworld.train import checkpoint as ck
+from egoworld.session import file_sha256
 from egoworld.train.loop import train
 
 torch.set_num_threads(1)
@@ -56,9 +56,9 @@ def test_synthetic_store_loads_like_a_real_one(made):
 def test_lineage_names_the_model_and_every_seed_with_its_consent(made):
     syn, run, data = made["syn"], made["run"], made["data"]
     lin = json.loads((syn / LINEAGE_PATH).read_text())
-    ckpt = ck.resolve(run)
+    ckpt = runs.resolve(run)
     assert lin["synthetic"] is True and lin["model"]["checkpoint"] == str(ckpt)
-    assert lin["model"]["model_sha256"] == file_sha256(ckpt / "model.safetensors")
+    assert lin["model"]["model_sha256"] == runs.model_sha256(ckpt)
     real = {r["session_id"]: r for r in open_store(data / "episodes").episode_rows()}
     real_store = open_store(data / "episodes")
     seeds = {e["episode_index"]: e for e in lin["episodes"] if e["role"] == "seed"}

@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from egoworld import runs
 from egoworld.model import preset
 from egoworld.train import checkpoint as ck
 from egoworld.train.data import batch_indices, rank_slice
@@ -55,7 +56,7 @@ def test_checkpoints_keep_last_and_best_and_lineage(tmp_path):
     r = subprocess.run(_train_cmd(out, "--steps", "12", "--ckpt-every", "3", "--val-every", "3", "--keep-last", "2",
                                   "--set", "threads=1"), env=_env(), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
-    steps = [p.name for p in ck.list_checkpoints(out)]
+    steps = [p.name for p in runs.list_checkpoints(out)]
     best = json.loads((out / "best.json").read_text())
     assert steps[-1] == "step_00000012" and len(steps) <= 3 and f"{best['checkpoint']}" in steps
     assert set(steps) - {best["checkpoint"]} == {"step_00000009", "step_00000012"} - {best["checkpoint"]}
@@ -64,7 +65,7 @@ def test_checkpoints_keep_last_and_best_and_lineage(tmp_path):
                                              "state.json"}
     assert not list((out / "checkpoints").glob(".tmp-*"))
     # never pickle: both weight files are safetensors and the optimizer state comes back into Adam
-    model, cfg = ck.load_model(d)
+    model, cfg = runs.load_model(d)
     assert cfg.image_size == 32 and cfg.deter == 48
     opt = Adam(model.parameters(), lr=1e-3)
     state = ck.load_training_state(d, model, opt)
@@ -97,13 +98,13 @@ def test_resume_after_sigkill_matches_an_unkilled_run(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert p.returncode == -signal.SIGKILL
-    done = [c.name for c in ck.list_checkpoints(run)]
+    done = [c.name for c in runs.list_checkpoints(run)]
     assert "step_00000040" not in done and done, done  # it really died mid-training
 
     r = subprocess.run(_train_cmd(run, *steps, "--resume"), env=_env(), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resuming" in r.stdout
-    assert ck.list_checkpoints(run)[-1].name == "step_00000040"
+    assert runs.list_checkpoints(run)[-1].name == "step_00000040"
     assert _rows(run / "data_order.csv") == _rows(ref / "data_order.csv")  # same batches, each once
     assert len(_rows(run / "data_order.csv")) == 40
     a = load_file(str(ref / "checkpoints/step_00000040/model.safetensors"))
@@ -181,7 +182,7 @@ def _rel_gap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 def _back_to(src: Path, dst: Path, step: int) -> Path:
     """A copy of a finished run as if it had been stopped after the checkpoint at ``step``."""
     shutil.copytree(src, dst)
-    for c in ck.list_checkpoints(dst):
+    for c in runs.list_checkpoints(dst):
         if int(c.name.split("_")[1]) > step:
             shutil.rmtree(c)
     return dst
@@ -220,7 +221,7 @@ def test_torchrun_two_ranks_equal_one_rank_over_steps_and_resume_on_another_worl
     r12 = _torchrun(_back_to(tmp_path / "r1", tmp_path / "r12", 3), *steps, "--resume")
     assert r12.returncode == 0 and "resuming" in r12.stdout, (r12.stdout[-2000:], r12.stderr[-3000:])
     for run in ("r21", "r12"):
-        assert ck.list_checkpoints(tmp_path / run)[-1].name == "step_00000006"
+        assert runs.list_checkpoints(tmp_path / run)[-1].name == "step_00000006"
         assert len(_rows(tmp_path / run / "data_order.csv")) == 6
         assert _rel_gap(w1, _weights(tmp_path / run, 6)) < 1e-6, (run, _rel_gap(w1, _weights(tmp_path / run, 6)))
 

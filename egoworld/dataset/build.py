@@ -233,8 +233,7 @@ def build_episode(session_path: str, aligned_path: str, video_out: str, fps: flo
     session = open_session(session_path, check_streams=False)
     a = _read_parquet(aligned_path)
     need = ["frame_nominal", "t_video_ns", "action", "action_valid", "head_valid", "left_valid", "right_valid",
-            "left_keypoints", "right_keypoints", "sync_residual"] + [f"head_{c}" for c in L.POSE] + [
-            f"{s}_wrist_{c}" for s in ("left", "right") for c in L.POSE]
+            "left_keypoints", "right_keypoints", "sync_residual"] + L.STATE_NAMES  # its pose columns: the state
     missing = [c for c in need if c not in a.column_names]
     if missing:
         raise DatasetError(aligned_path, f"missing columns {missing}; re-run `egoworld sync`")
@@ -254,7 +253,7 @@ def build_episode(session_path: str, aligned_path: str, video_out: str, fps: flo
     def lst(name: str, w: int) -> np.ndarray:
         return np.asarray(a.column(name).combine_chunks().flatten()).reshape(-1, w)
 
-    state = np.stack([col(f"head_{c}") for c in L.POSE] + [col(f"{s}_wrist_{c}") for s in ("left", "right") for c in L.POSE], 1)
+    state = np.stack([col(c) for c in L.STATE_NAMES], 1)
     action = lst("action", ACTION_DIM)[src].copy()
     action_valid = col("action_valid")[src] & ~dropped
     action[dropped] = 0.0

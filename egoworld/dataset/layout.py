@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from egoworld._atomic import write_parquet
 from egoworld.actions import ACTION_DIM, action_names
+from egoworld.state import STATE_DIM, STATE_NAMES
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000  # files per chunk folder (LeRobot's DEFAULT_CHUNK_SIZE)
@@ -40,9 +41,6 @@ RUNS_PATH = OURS + "/runs.json"
 TRAIL_PATHS = (EXPORTS_PATH, REVOCATIONS_PATH, RUNS_PATH)
 
 VIDEO_KEY = "observation.images.head"
-POSE = ("px", "py", "pz", "qw", "qx", "qy", "qz")
-STATE_NAMES = [f"head_{c}" for c in POSE] + [f"{s}_wrist_{c}" for s in ("left", "right") for c in POSE]
-STATE_DIM = len(STATE_NAMES)  # 21
 KEYPOINT_NAMES = [f"kp{i:02d}_{a}" for i in range(21) for a in "xyz"]
 LABEL_FEATURES = ("next.reward", "next.done", "next.success")
 # An object tracker's report, when the capture has one (the simulator's; a real rig's object tracker):

@@ -28,12 +28,16 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from egoworld import runs
 from egoworld._atomic import write_json
 from egoworld.imagine.plan import SimCost
+
+if TYPE_CHECKING:
+    from egoworld.model import Config, WorldModel
 
 METHODS = ("random", "model", "oracle", "scripted")
 SPLITS = ("held_in", "held_out")
@@ -93,12 +97,10 @@ def places_from_run(run: str | Path) -> dict[str, list[int]]:
     trained from (its lineage names the data); when that store is gone, any place index the run
     never trained on is held out (places are generated from their index), so the next unseen one is used.
     """
-    from egoworld.train import checkpoint as ck
-
-    ckpt = ck.resolve(run)
-    lin_path = next((p for p in (ckpt / "lineage.json", Path(run) / "lineage.json") if p.exists()), None)
+    lin_path = runs.lineage_file(run)
     if lin_path is None:
-        raise FileNotFoundError(f"{ckpt}: no lineage.json — closed-loop evaluation needs to know which places were trained on")
+        raise FileNotFoundError(f"{runs.resolve(run)}: no lineage.json — closed-loop evaluation needs to know which "
+                                "places were trained on")
     lin = json.loads(lin_path.read_text())
     eps = lin.get("episodes", [])
     held_in = sorted({_index(e["place"]) for e in eps if "place" in e})
@@ -146,20 +148,16 @@ def episode_specs(tasks: tuple[str, ...], splits: tuple[str, ...], episodes: int
 
 # ----------------------------------------------------------------------------- running episodes
 
-_MODEL_CACHE: dict[str, Any] = {}
+def planning_model(run: str | Path) -> tuple[WorldModel, Config]:
+    """The run's model and config for planning (its decoder never runs), torch set to the run's threads.
 
+    Load it once and pass it to ``run_episode`` / ``cost_agreement`` for every episode it plays."""
+    import torch
 
-def _load(run: str) -> Any:
-    if run not in _MODEL_CACHE:
-        import torch
-
-        from egoworld.imagine.plan import load_planning_model
-
-        model, mcfg = load_planning_model(run)
-        # Small batched steps: one thread (on a shared 2-core machine, two ran ~10× slower, see bench/plan.py).
-        torch.set_num_threads(mcfg.threads or 1)
-        _MODEL_CACHE[run] = model, mcfg
-    return _MODEL_CACHE[run]
+    model, mcfg = runs.load_model(run, decoder=False)
+    # Small batched steps: one thread (on a shared 2-core machine, two ran ~10× slower, see bench/plan.py).
+    torch.set_num_threads(mcfg.threads or 1)
+    return model, mcfg
 
 
 def _planner_cfgs(cfg: ClosedLoopConfig):
@@ -169,8 +167,9 @@ def _planner_cfgs(cfg: ClosedLoopConfig):
     return base, PlannerConfig(**(asdict(base) | cfg.oracle_planner))
 
 
-def make_policy(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig):
-    """The actor ``method`` plays as, for one episode (``egoworld.imagine.policy``)."""
+def make_policy(spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, model: tuple[WorldModel, Config] | None = None):
+    """The actor ``method`` plays as, for one episode (``egoworld.imagine.policy``); ``model``: the
+    ``planning_model`` the ``model`` actor plans with."""
     from egoworld.imagine.plan import Objective
     from egoworld.imagine.policy import PlannerPolicy, RandomKnots, Scripted, sim_cost, world_model_cost
 
@@ -182,7 +181,9 @@ def make_policy(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig)
     if method == "oracle":
         return PlannerPolicy(oracle, sim_cost(Objective(**cfg.objective).terminal), name="oracle")
     if method == "model":
-        model, mcfg = _load(run)
+        if model is None:
+            raise ValueError("the model actor needs the run's model: make_policy(..., model=planning_model(run))")
+        model, mcfg = model
         goal = None
         if cfg.goal:
             from egoworld.imagine.goals import goal_image
@@ -194,13 +195,18 @@ def make_policy(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig)
     raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
 
 
-def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, record: bool = False) -> dict:
-    """Play one episode with one actor; returns its outcome row (and the frames when ``record``)."""
+def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, record: bool = False,
+                model: tuple[WorldModel, Config] | None = None) -> dict:
+    """Play one episode with one actor; returns its outcome row (and the frames when ``record``).
+
+    ``model``: the run's ``planning_model``, loaded here when the ``model`` actor needs it and none is given."""
     import egoworld.capture.sim  # noqa: F401
     from egoworld.capture.sim.env import SimEnv
     from egoworld.imagine.policy import rollout
 
-    policy = make_policy(run, spec, method, cfg)
+    if method == "model" and model is None:
+        model = planning_model(run)
+    policy = make_policy(spec, method, cfg, model)
     env = SimEnv(spec.task, spec.place, spec.person, width=cfg.render_size, height=cfg.render_size, max_steps=cfg.max_steps)
     try:
         ep = rollout(policy, env, key=spec.reset_seed % (2**31), seed=spec.reset_seed, record=record)
@@ -213,23 +219,24 @@ def run_episode(run: str, spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig,
            "replans": len(rs), "replan_s_mean": round(float(np.mean(rs)), 4) if rs else None,
            "replan_s_max": round(float(np.max(rs)), 4) if rs else None, "config": cfg.key()}
     if method == "model":  # only the model's rows depend on the checkpoint: the others can be shared between runs
-        from egoworld.train import checkpoint as ck
-
-        row["checkpoint"] = str(ck.resolve(run).resolve())
+        row["checkpoint"] = str(runs.resolve(run).resolve())
     if record:
         row["_frames"] = ep["frames"]
     return row
 
 
 def _job(run: str, spec: EpisodeSpec, methods: tuple[str, ...], cfg: ClosedLoopConfig, threads: int) -> list[dict]:
+    """One episode's actors in a worker process (the model loads per job: milliseconds beside an episode)."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    return [run_episode(run, spec, m, cfg) for m in methods]
+    model = planning_model(run) if "model" in methods else None
+    return [run_episode(run, spec, m, cfg, model=model) for m in methods]
 
 
-def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidates: int = 16) -> dict[str, float]:
+def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidates: int = 16,
+                   model: tuple[WorldModel, Config] | None = None) -> dict[str, float]:
     """How well the model's cost ranks candidate plans: Spearman ρ against the sim-oracle's cost on the
     same ``candidates`` sequences from the episode's start state (the planner's own sampling
     distribution). ρ near 0 means the model planner cannot do better than chance, whatever the planner.
@@ -245,8 +252,9 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
     from egoworld.capture.sim.tasks import REACH_RANGE
     from egoworld.imagine.plan import Objective, Planner, WorldModelCost, progress_cost_parts
     from egoworld.model.nets import to_head_frame
+    from egoworld.state import HEAD_P, HEAD_Q
 
-    model, mcfg = _load(run)
+    model, mcfg = model or planning_model(run)
     base, _ = _planner_cfgs(cfg)
     p = Planner(base)
     p.reset(spec.reset_seed % (2**31))
@@ -277,16 +285,18 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
         import torch
 
         st = torch.from_numpy(np.asarray(obs["state"], dtype=np.float32))
-        goal = to_head_frame(torch.from_numpy(target.astype(np.float32)), st[0:3], st[3:7]).numpy()
+        goal = to_head_frame(torch.from_numpy(target.astype(np.float32)), st[HEAD_P], st[HEAD_Q]).numpy()
         reach = np.clip(1 - np.linalg.norm(parts["wrists"] - goal, axis=-1).min(-1) / REACH_RANGE, 0, 1)  # TaskState's reach term
         out["spearman_if_target_known"] = rho(-(reach.mean(1) + objective.terminal * reach[:, -1]))
     return out
 
 
-def cell_agreement(run: str, specs: list[EpisodeSpec], cfg: ClosedLoopConfig, candidates: int = 16) -> dict[str, Any]:
+def cell_agreement(run: str, specs: list[EpisodeSpec], cfg: ClosedLoopConfig, candidates: int = 16,
+                   model: tuple[WorldModel, Config] | None = None) -> dict[str, Any]:
     """``cost_agreement`` from each of a cell's first start states; ``spearman`` (and each part's ρ) is
     their mean (one start's 16 plans give a noisy ρ: a few starts say more about whether the model can plan)."""
-    per = [cost_agreement(run, s, cfg, candidates) for s in specs]
+    model = model or planning_model(run)
+    per = [cost_agreement(run, s, cfg, candidates, model) for s in specs]
     out: dict[str, Any] = {"spearman": round(float(np.mean([a["spearman"] for a in per])), 3),
                            "per_start": [a["spearman"] for a in per], "starts": len(per), "candidates": candidates,
                            "true_cost_spread": round(float(np.mean([a["true_cost_spread"] for a in per])), 4),
@@ -400,7 +410,6 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
     if bad:
         raise ValueError(f"unknown method/split {bad}; methods: {', '.join(METHODS)}; places: {', '.join(SPLITS)}")
     from egoworld.capture.sim.catalog import TASKS
-    from egoworld.train import checkpoint as ck
 
     bad = [t for t in cfg.tasks if t not in TASKS]
     if bad:
@@ -411,7 +420,7 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
     where = places_from_run(run)
     n_oracle = cfg.episodes if cfg.oracle_episodes is None else cfg.oracle_episodes
     specs = episode_specs(cfg.tasks, cfg.splits, cfg.episodes, where, cfg.seed)
-    key, ckpt = cfg.key(), str(ck.resolve(run).resolve())
+    key, ckpt = cfg.key(), str(runs.resolve(run).resolve())
     log = out / "episodes.jsonl"
     done: dict[tuple, dict] = {}
     if log.exists():
@@ -444,13 +453,14 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
                  f"{'success' if r['success'] else 'fail   '} progress {r['progress_start']:.2f}→{r['progress']:.2f} "
                  f"({r['seconds']:.1f} s{', replan %.3f s' % r['replan_s_mean'] if r.get('replan_s_mean') else ''})")
 
+    model = planning_model(run) if "model" in cfg.methods else None  # loaded once for every episode here
     agreement: dict[str, Any] = {}
     if "model" in cfg.methods and cfg.diagnose and not cfg.goal:  # before any episode: can the model rank plans here?
         for t in cfg.tasks:
             for sp in cfg.splits:
                 cell = [s for s in specs if s.task == t and s.split == sp][:AGREEMENT_STARTS]
                 if cell:
-                    agreement.setdefault(t, {})[sp] = cell_agreement(run, cell, cfg)
+                    agreement.setdefault(t, {})[sp] = cell_agreement(run, cell, cfg, model=model)
         echo(f"model cost vs true cost (Spearman ρ over 16 candidate plans, mean of each cell's first "
              f"{AGREEMENT_STARTS} starts): " + "; ".join(f"{t} {sp} {v['spearman']:+.2f}" for t, by in agreement.items()
                                                        for sp, v in by.items()))
@@ -464,7 +474,7 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
     if workers <= 1:
         for s, ms in jobs:
             for m in ms:
-                emit(run_episode(run, s, m, cfg))
+                emit(run_episode(run, s, m, cfg, model=model))
     else:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_job, run, s, ms, cfg, 1) for s, ms in jobs]
@@ -474,7 +484,7 @@ def closed_loop_eval(run: str | Path, tasks: tuple[str, ...] | list[str] | None 
 
     videos = []
     if video and "model" in cfg.methods and specs:
-        r = run_episode(run, specs[0], "model", cfg, record=True)
+        r = run_episode(run, specs[0], "model", cfg, record=True, model=model)
         frames = r.pop("_frames")
         from egoworld.video import VideoWriter
 
@@ -510,6 +520,7 @@ __all__ = [
     "episode_specs",
     "markdown_table",
     "places_from_run",
+    "planning_model",
     "print_table",
     "run_episode",
     "summarise",

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from egoworld import runs
 from egoworld.evaluate.openloop import eval_indices
 from egoworld.model import WorldModel
 from egoworld.train.data import collate
+from egoworld.video import to_model_frame
 
 HEAD_YAW, RIGHT_WRIST_Z = 4, 15  # control columns (egoworld.actions): head ry; right wrist tz (camera frame)
 
@@ -68,9 +69,10 @@ def synthetic_counterfactual(models: dict[str, WorldModel], ds: Any, context: in
     return out
 
 
-def _resize(frames: np.ndarray, size: int) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-    return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="area")
+def _model_frames(frames: list[np.ndarray], size: int) -> torch.Tensor:
+    """Rendered frames (H, W, 3) uint8 → (N, 3, size, size) in [0, 1], as the model's frames."""
+    small = np.stack([to_model_frame(f, size) for f in frames])
+    return torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255
 
 
 def _replay_pair(ds: Any, sessions: dict[int, Any], i: int, context: int, horizon: int) -> dict[str, Any] | None:
@@ -105,7 +107,7 @@ def _replay_pair(ds: Any, sessions: dict[int, Any], i: int, context: int, horizo
         for c in seq:
             sim.step(c)
             frames.append(sim.render())
-        renders.append(_resize(np.stack(frames), ds.size))
+        renders.append(_model_frames(frames, ds.size))
     sim.close()
     item = ds[i]
     return {"sim_a": renders[0], "sim_b": renders[1], "context": item["image"][:C], "context_action": item["action"][:C - 1],
@@ -187,13 +189,12 @@ def write_counterfactual_video(run: str | Path, data: str, path: str | Path, bli
     """
     from egoworld.evaluate.report import write_video
     from egoworld.evaluate.truth import Targets
-    from egoworld.train import checkpoint as ck
     from egoworld.train.data import open_clips
 
-    model, cfg = ck.load_model(run)
+    model, cfg = runs.load_model(run)
     models = {"model": model}
     if blind is not None:
-        models["action_blind"] = ck.load_model(blind)[0]
+        models["action_blind"] = runs.load_model(blind)[0]
     C = cfg.context
     for name in (split, "val"):
         try:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from egoworld import runs
 from egoworld._atomic import write_json
 from egoworld.evaluate.counterfactual import sim_counterfactual, synthetic_counterfactual
 from egoworld.evaluate.openloop import (
@@ -26,7 +27,6 @@ from egoworld.evaluate.openloop import (
 )
 from egoworld.evaluate.report import plot_curves, write_html, write_video
 from egoworld.evaluate.truth import Targets
-from egoworld.train import checkpoint as ck
 from egoworld.train.data import open_clips
 
 
@@ -80,16 +80,16 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
              probe_frames: int | None = None, batch_size: int = 16, videos: int = 3, out: str | Path | None = None,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     t0 = time.time()
-    model, cfg = ck.load_model(run)
+    model, cfg = runs.load_model(run)
     C = context or cfg.context
     T = C + horizon
     out = Path(out) if out else Path(run) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     models: dict[str, Any] = {"model": model}
     if blind:
-        models["action_blind"] = ck.load_model(blind)[0]
+        models["action_blind"] = runs.load_model(blind)[0]
     for name, path in (compare or {}).items():
-        models[name] = ck.load_model(path)[0]
+        models[name] = runs.load_model(path)[0]
 
     # The probe is fitted on filtered and imagined states of training clips of ``probe_frames``
     # frames (default C + horizon): it then has seen imagined states of every horizon it is applied
@@ -104,8 +104,9 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
     echo(f"probes fitted on {min(len(train_ds), probe_clips)} training clips of {probe_T} frames, filtered and "
          f"imagined {probe_T - probe_ctx} steps from {probe_ctx} ({time.time() - t0:.0f} s)")
 
-    result: dict[str, Any] = {"checkpoint": str(ck.resolve(run)), "blind_checkpoint": str(ck.resolve(blind)) if blind else None,
-                              "compare": {k: str(ck.resolve(v)) for k, v in (compare or {}).items()},
+    result: dict[str, Any] = {"checkpoint": str(runs.resolve(run)),
+                              "blind_checkpoint": str(runs.resolve(blind)) if blind else None,
+                              "compare": {k: str(runs.resolve(v)) for k, v in (compare or {}).items()},
                               "data": str(data), "context": C, "horizons": list(HORIZONS), "splits": {},
                               "probe_groups": targets.groups, "probe_frames": probe_T, "probe_units": "same units as the targets (metres for sim)"}
     example = None

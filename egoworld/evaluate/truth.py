@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import torch
 
 from egoworld.model.nets import to_head_frame
+from egoworld.state import HEAD_P, HEAD_Q, wrist_p
 
 
 def session_dirs(ds: Any) -> dict[int, Path]:
@@ -67,8 +68,8 @@ class Targets:
         if self.synthetic:
             return state[..., :2].float()
         state = state.float()
-        head_p, head_q = state[..., 0:3], state[..., 3:7]
-        hands = torch.cat([to_head_frame(state[..., c:c + 3], head_p, head_q) for c in (7, 14)], -1)
+        head_p, head_q = state[..., HEAD_P], state[..., HEAD_Q]
+        hands = torch.cat([to_head_frame(state[..., wrist_p(s)], head_p, head_q) for s in range(2)], -1)
         if "object" not in self.groups:
             return hands
         eps = batch["episode_index"]

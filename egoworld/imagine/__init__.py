@@ -27,7 +27,6 @@ _LAZY = {
     "WorldModelCost": "egoworld.imagine.plan",
     "make_planner": "egoworld.imagine.plan",
     "wm_planner": "egoworld.imagine.plan",
-    "load_planning_model": "egoworld.imagine.plan",
     "goal_image": "egoworld.imagine.goals",
 }
 

@@ -19,7 +19,6 @@ the model checkpoint and its hash, what it was trained on), never pickle.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,10 +27,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save
 from torch import nn
 
-from egoworld._atomic import atomic_path, write_json
+from egoworld import runs
+from egoworld._atomic import write_json
 from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW
 from egoworld.imagine.dream import (
     Starts,
@@ -327,33 +326,13 @@ def train_actor_critic(model: WorldModel, pool: StartPool, cfg: ACConfig,
 # ---------------------------------------------------------------- files
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def _write_safetensors(path: str | Path, weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Atomically (temp file, then rename), with the usual file permissions."""
-    with atomic_path(path, ".safetensors") as tmp:
-        tmp.write_bytes(save(weights, metadata=metadata))
-
-
-def save_module(path: str | Path, module: nn.Module, metadata: dict[str, str] | None = None) -> None:
-    weights = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
-    _write_safetensors(path, weights, metadata or {"format": "pt"})
-
-
 def save_policy(out: str | Path, ac: ActorCritic, info: dict[str, Any]) -> Path:
     """``out/policy.safetensors`` (actor., critic., slow. prefixes) + ``out/policy.json``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    weights = {}
-    for name, mod in (("actor", ac.actor), ("critic", ac.critic), ("slow", ac.slow)):
-        weights.update({f"{name}.{k}": v.detach().contiguous().clone() for k, v in mod.state_dict().items()})
-    _write_safetensors(out / "policy.safetensors", weights, {"format": "pt", "kind": POLICY_FORMAT})
+    weights = {f"{name}.{k}": v for name, mod in (("actor", ac.actor), ("critic", ac.critic), ("slow", ac.slow))
+               for k, v in mod.state_dict().items()}
+    runs.save_weights(out / "policy.safetensors", weights, {"format": "pt", "kind": POLICY_FORMAT})
     write_json(out / "policy.json", {"format": POLICY_FORMAT, "ac": asdict(ac.cfg), **info})
     return out
 
@@ -370,9 +349,9 @@ def load_policy(path: str | Path, snapshot: str | None = None) -> tuple[Actor, d
     cfg = ACConfig(**meta["ac"])
     actor = Actor(int(meta["feat_size"]), cfg)
     if snapshot is None:
-        w = load_file(str(path / "policy.safetensors"))
+        w = runs.load_weights(path / "policy.safetensors")
         actor.load_state_dict({k[len("actor."):]: v for k, v in w.items() if k.startswith("actor.")})
     else:
-        actor.load_state_dict(load_file(str(path / "snapshots" / f"{snapshot}.safetensors")))
+        actor.load_state_dict(runs.load_weights(path / "snapshots" / f"{snapshot}.safetensors"))
     return actor.eval(), meta
 

@@ -39,9 +39,9 @@ from egoworld.actions import (
 from egoworld.model import Noise, Ref, State, WorldModel
 from egoworld.model.rssm import cat_states
 from egoworld.model.nets import symexp
+from egoworld.state import STATE_BOUND, STATE_DIM
+from egoworld.video import to_model_frame
 
-STATE_DIM = 21
-STATE_BOUND = 10.0  # as SimEnv: metres; quaternion parts are within ±1
 OBS_KEYS = ("image", "state", "latent")
 PROGRESS = ("head", "track")  # what a dream's reward is the change of (``dream_progress``)
 
@@ -472,18 +472,10 @@ class FilteredSimEnv(_HoldsModelState, gym.Env):
         self._state: State | None = None
         self.start_index = -1
 
-    def _small(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
-        s = self.model.cfg.image_size
-        if image.shape[:2] == (s, s):
-            return image
-        return cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
-
     def _obs(self, sim_obs: dict) -> dict:
         out = {}
         if "image" in self.obs_keys:
-            out["image"] = self._small(sim_obs["image"])
+            out["image"] = to_model_frame(sim_obs["image"], self.model.cfg.image_size)
         if "state" in self.obs_keys:
             out["state"] = sim_obs["state"].astype(np.float32)
         if "latent" in self.obs_keys:
@@ -493,7 +485,8 @@ class FilteredSimEnv(_HoldsModelState, gym.Env):
     def _filter(self, sim_obs: dict, action: torch.Tensor | None) -> State:
         """The model's filter step on a simulator observation (frame + body state), after ``action`` (None: the first)."""
         m = self.model
-        img = torch.from_numpy(np.ascontiguousarray(self._small(sim_obs["image"]).transpose(2, 0, 1)))[None, None]
+        frame = to_model_frame(sim_obs["image"], m.cfg.image_size)
+        img = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))[None, None]
         state = torch.from_numpy(np.asarray(sim_obs["state"], dtype=np.float32))[None, None] if "state" in sim_obs else None
         objects = torch.from_numpy(np.asarray(sim_obs["objects"], dtype=np.float32))[None, None] if "objects" in sim_obs else None
         body, known = m.sense(state, (1, 1), objects=objects)

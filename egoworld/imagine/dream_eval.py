@@ -19,14 +19,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from egoworld import runs
 from egoworld._atomic import write_json
 from egoworld.actions import CONTROL_HIGH, CONTROL_LOW
 from egoworld.imagine.actor_critic import (
     ACConfig,
     Actor,
-    file_sha256,
     load_policy,
-    save_module,
     save_policy,
     start_pool,
     train_actor_critic,
@@ -170,13 +169,6 @@ def write_video(path: str | Path, sim_frames: list[np.ndarray], dream_frames: li
     return Path(path)
 
 
-def _data_of(run: Path) -> str | None:
-    for p in (run / "lineage.json", run.parent.parent / "lineage.json"):
-        if p.exists():
-            return json.loads(p.read_text()).get("data")
-    return None
-
-
 def planner_objective(progress: str) -> Objective:
     """The ranked planner scores plans by what the dream's reward reads: the reward head, or the tracked points."""
     return Objective(progress=0.0, track=1.0) if progress == "track" else Objective()
@@ -186,12 +178,10 @@ def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = No
               eval_starts: int = 8, horizon: int = 150, eval_split: str = "all", sim: bool = True, video: bool = True,
               echo: Callable[[str], None] = print) -> dict[str, Any]:
     """``egoworld dream``: train an actor-critic in imagination, save it, evaluate it (and baselines) in both worlds."""
-    from egoworld.train.checkpoint import load_model, resolve
-
     run, out = Path(run), Path(out)
-    ckpt = resolve(run)
-    model, mcfg = load_model(ckpt)
-    data = data or _data_of(run)
+    ckpt = runs.resolve(run)
+    model, mcfg = runs.load_model(ckpt)
+    data = data or runs.read_lineage(run).get("data")
     if not data:
         raise ValueError(f"{run}: its lineage.json names no data set; pass --data")
     cfg = (cfg or ACConfig()).replace(task=task)
@@ -206,11 +196,11 @@ def run_dream(run: str | Path, task: str, out: str | Path, data: str | None = No
     snapshots: list[tuple[str, int]] = []
 
     def keep(name: str, actor: Actor, step: int) -> None:
-        save_module(snap_dir / f"{name}.safetensors", actor, {"format": "pt", "step": str(step)})
+        runs.save_weights(snap_dir / f"{name}.safetensors", actor, {"format": "pt", "step": str(step)})
         snapshots.append((name, step))
 
     ac, log = train_actor_critic(model, pool, cfg, on_snapshot=keep, echo=echo)
-    model_info = {"run": str(run), "checkpoint": str(ckpt), "model_sha256": file_sha256(ckpt / "model.safetensors"),
+    model_info = {"run": str(run), "checkpoint": str(ckpt), "model_sha256": runs.model_sha256(ckpt),
                   "model_config": json.loads(mcfg.to_json())}
     info = {"feat_size": mcfg.feat_size, "task": task, "data": str(data), "model": model_info,
             "start_episodes": pool.episodes, "train_log": log,

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from egoworld.actions import CONTROL_DIM, CONTROL_HIGH, CONTROL_LOW, control_to_action
+from egoworld.video import to_model_frame
 
 # Planned control columns (egoworld.actions: head 0-5, left wrist 6-11 + grip 12, right wrist 13-18 + grip 19).
 DIMS = {
@@ -244,13 +245,8 @@ class WorldModelCost:
         self.filter_seconds = 0.0
 
     def _image(self, image: np.ndarray):
-        """(H, W, 3) uint8 → (3, S, S) uint8 at the model's size (area filter, as the loader scales video)."""
-        torch = self.torch
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = torch.nn.functional.interpolate(x[None].float(), size=(self.size, self.size), mode="area")[0]
-            x = x.round().clamp(0, 255).to(torch.uint8)
-        return x
+        """(H, W, 3) uint8 → (3, S, S) uint8 at the model's size (``to_model_frame``)."""
+        return self.torch.from_numpy(np.ascontiguousarray(to_model_frame(image, self.size))).permute(2, 0, 1)
 
     def reset(self) -> None:
         self.frames.clear()
@@ -487,34 +483,6 @@ class MPC:
         return self.queue.pop(0)
 
 
-def load_planning_model(run) -> tuple:
-    """``(model, config)`` from a run or checkpoint folder, for planning only.
-
-    Planning never decodes, so a checkpoint whose *decoder* no longer matches the code (an older
-    run after a decoder change) still plans: every other weight must load exactly; the decoder is
-    left as built (and unused). Anything else that does not match is an error, as in ``load_model``.
-    """
-    import json
-
-    from safetensors.torch import load_file
-
-    from egoworld.model import Config, WorldModel
-    from egoworld.train import checkpoint as ck
-
-    try:
-        return ck.load_model(run)
-    except RuntimeError:
-        d = ck.resolve(run)
-        cfg = Config.from_dict(json.loads((d / "config.json").read_text()))
-        model = WorldModel(cfg)
-        weights = {k: v for k, v in load_file(str(d / "model.safetensors")).items() if not k.startswith("decoder.")}
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        bad = [k for k in list(missing) + list(unexpected) if not k.startswith("decoder.")]
-        if bad:
-            raise RuntimeError(f"{d}: weights do not match the model beyond the decoder: {bad[:8]}") from None
-        return model.eval(), cfg
-
-
 def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.ndarray = 1.0, context: int | None = None,
                objective: Objective | None = None, goal_image: np.ndarray | None = None) -> tuple[MPC, WorldModelCost]:
     """A world-model MPC controller; feed real frames to the returned cost's ``observe``."""
@@ -524,5 +492,5 @@ def wm_planner(model, cfg: PlannerConfig | None = None, hand_scale: float | np.n
 
 
 __all__ = ["CEM", "DIMS", "MPC", "MPPI", "LatentCost", "Objective", "Parametrisation", "PlanResult", "Planner", "PlannerConfig",
-           "SimCost", "WorldModelCost", "imagined_cost", "load_planning_model", "make_planner", "progress_cost_parts",
+           "SimCost", "WorldModelCost", "imagined_cost", "make_planner", "progress_cost_parts",
            "track_distances", "track_progress", "wm_planner"]

@@ -29,9 +29,9 @@ import pyarrow as pa
 import torch
 from scipy.spatial.transform import Rotation as R
 
+from egoworld import runs
 from egoworld.actions import CONTROL_HIGH, CONTROL_LOW, action_to_control
 from egoworld.body import SIDES, finger_keypoints
-from egoworld.imagine.actor_critic import file_sha256
 from egoworld.imagine.dream import (
     WindowReader,
     actions_from_controls,
@@ -41,6 +41,8 @@ from egoworld.imagine.dream import (
 )
 from egoworld.model import Noise, WorldModel
 from egoworld.model.nets import symexp
+from egoworld.session import file_sha256
+from egoworld.state import HEAD_Q, STATE_DIM, wrist_p, wrist_q
 
 MODES = ("recorded", "perturbed", "random", "still")
 LINEAGE_PATH = "meta/egoworld/lineage.json"
@@ -89,8 +91,7 @@ def world_keypoints(state: np.ndarray, grips: np.ndarray, hand_scale: np.ndarray
     """(L, 2, 21, 3) world keypoints from predicted wrist poses in ``state`` (L, 21) and grips (L, 2)."""
     out = np.zeros((len(state), 2, 21, 3))
     for s, side in enumerate(SIDES):
-        p = state[:, 7 + 7 * s: 10 + 7 * s]
-        q = state[:, 10 + 7 * s: 14 + 7 * s]
+        p, q = state[:, wrist_p(s)], state[:, wrist_q(s)]
         kp = finger_keypoints(grips[:, s], hand_scale[s], side)  # (L, 21, 3) in the wrist frame
         rot = R.from_quat(q, scalar_first=True).as_matrix()  # (L, 3, 3)
         out[:, s] = p[:, None] + np.einsum("lij,lkj->lki", rot, kp)
@@ -99,10 +100,10 @@ def world_keypoints(state: np.ndarray, grips: np.ndarray, hand_scale: np.ndarray
 
 def _normalise_quats(state: np.ndarray) -> np.ndarray:
     state = state.copy()
-    for a in (3, 10, 17):
-        q = state[:, a:a + 4]
+    for cols in (HEAD_Q, wrist_q(0), wrist_q(1)):
+        q = state[:, cols]
         norm = np.linalg.norm(q, axis=1, keepdims=True)
-        state[:, a:a + 4] = np.where(norm > 1e-6, q / np.maximum(norm, 1e-6), np.array([1.0, 0, 0, 0]))
+        state[:, cols] = np.where(norm > 1e-6, q / np.maximum(norm, 1e-6), np.array([1.0, 0, 0, 0]))
     return state
 
 
@@ -144,7 +145,7 @@ def _table(roll: dict[str, np.ndarray], actions: np.ndarray, valid: np.ndarray, 
         return pa.FixedSizeListArray.from_arrays(pa.array(np.asarray(x, np.float32).reshape(-1)), w)
 
     return pa.table({
-        "observation.state": f32_list(state, 21),
+        "observation.state": f32_list(state, STATE_DIM),
         "observation.left_keypoints": f32_list(kp[:, 0], 63),
         "observation.right_keypoints": f32_list(kp[:, 1], 63),
         "action": f32_list(act, act.shape[1]),
@@ -169,15 +170,14 @@ def export_synthetic(run: str | Path, data: str | Path, out: str | Path, episode
                      modes: Sequence[str] = MODES, seed: int = 0, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Write ``episodes`` synthetic episodes of ``length`` frames to the store ``out``; returns a summary."""
     from egoworld.dataset.build import SessionInfo, write_store_from_memory
-    from egoworld.train.checkpoint import load_model, resolve
     from egoworld.train.lineage import code_version
 
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise ValueError(f"unknown action modes {bad}; known: {', '.join(MODES)}")
     t0 = time.time()
-    ckpt = resolve(run)
-    model, mcfg = load_model(ckpt)
+    ckpt = runs.resolve(run)
+    model, mcfg = runs.load_model(ckpt)
     C = int(context or mcfg.context)
     store, rows = select_episodes(data, task, split)
     sessions = {s["session_id"]: s for s in store.sessions}
@@ -195,7 +195,7 @@ def export_synthetic(run: str | Path, data: str | Path, out: str | Path, episode
     S = mcfg.image_size
     reader = WindowReader(store, S)
     mean_action = model.action_mean.double().numpy()
-    model_sha = file_sha256(ckpt / "model.safetensors")
+    model_sha = runs.model_sha256(ckpt)
     tag = model_sha.split(":")[1][:8]
     written: list[tuple[Any, dict]] = []
     synth_rows, seeds = [], {}
@@ -240,13 +240,9 @@ def export_synthetic(run: str | Path, data: str | Path, out: str | Path, episode
                            "seed_session_id": row["session_id"], "start_frame": f, "context": C, "length": length,
                            "mode": mode, "subject_id": row.get("subject_id"), "consent_scopes": seeds[ep]["consent_scopes"]})
     reader.close()
-    model_lineage = json.loads((ckpt / "lineage.json").read_text()) if (ckpt / "lineage.json").exists() else {}
-    trained_on = [dict(e, role="model_training") for e in model_lineage.get("episodes", []) if isinstance(e, dict)]
+    model_record, trained_on = runs.provenance(run, ckpt)
     lineage = {
-        "kind": KIND, "synthetic": True,
-        "model": {"run": str(run), "checkpoint": str(ckpt), "model_sha256": model_sha,
-                  "step": json.loads((ckpt / "state.json").read_text()).get("step") if (ckpt / "state.json").exists() else None,
-                  "trained_on": {k: v for k, v in model_lineage.items() if k != "episodes"}},
+        "kind": KIND, "synthetic": True, "model": model_record,
         "seed_data": str(store.root), "seed_split": split, "task": task, "modes": list(modes), "seed": seed,
         "sampling": "latents sampled from the prior (a torch generator seeded with `seed`)",
         "consent": "each synthetic episode carries its seed episode's consent record (meta/episodes, sessions.json, "

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from egoworld.actions import ACTION_DIM
+from egoworld.state import STATE_DIM
 
 BODY_DIM = 9  # what the body senses (``nets.egocentric``): both wrists in the head frame, gravity's direction
-STATE_DIM = 21  # head p(3) q(4) + left wrist p,q (7) + right wrist p,q (7), the loader's `state`
 
 
 @dataclass

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from egoworld.model.config import BODY_DIM
+from egoworld.state import HEAD_P, HEAD_Q, wrist_p
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -185,8 +186,8 @@ def egocentric(state: torch.Tensor) -> torch.Tensor:
     of anything in view, so a latent cannot know it; these are what the images and the body show.
     """
     state = state.float()
-    head_p, head_q = state[..., 0:3], state[..., 3:7]
-    wrists = [to_head_frame(state[..., c:c + 3], head_p, head_q) / EGO_POS_SCALE for c in (7, 14)]
+    head_p, head_q = state[..., HEAD_P], state[..., HEAD_Q]
+    wrists = [to_head_frame(state[..., wrist_p(s)], head_p, head_q) / EGO_POS_SCALE for s in range(2)]
     gravity = -quat_matrix(head_q)[..., 2, :]  # world −z in head axes: the third row of R, i.e. Rᵀ(0, 0, −1)
     return torch.cat(wrists + [gravity], -1)
 

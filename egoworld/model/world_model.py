@@ -15,6 +15,7 @@ from egoworld.model.config import Config
 from egoworld.model.nets import (EGO_DIM, EGO_POS_SCALE, ConvDecoder, ConvEncoder, Noise, WarpDecoder, chained_rotations,
                                  egocentric, mlp, quat_matrix, symexp, to_head_frame)
 from egoworld.model.rssm import RSSM, State
+from egoworld.state import HEAD_P, HEAD_Q
 
 MOVED_M = 0.002  # metres per frame: a tracked point moved (the tracker is exact in the simulator; ~6 cm/s at 30 fps)
 
@@ -129,7 +130,7 @@ class WorldModel(nn.Module):
         ok = torch.isfinite(pts).all(-1) & torch.isfinite(state).all(-1)[..., None]
         st = torch.where(torch.isfinite(state), state.float(), torch.zeros_like(state.float()))
         pts = torch.where(ok[..., None], pts, torch.zeros_like(pts))
-        head = to_head_frame(pts, st[..., None, 0:3], st[..., None, 3:7]) / EGO_POS_SCALE
+        head = to_head_frame(pts, st[..., None, HEAD_P], st[..., None, HEAD_Q]) / EGO_POS_SCALE
         return head.flatten(-2), ok[..., None].expand(lead + (P, 3)).flatten(-2)
 
     def body_target(self, state: torch.Tensor, objects: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,8 +197,8 @@ class WorldModel(nn.Module):
         # the body's move since the reference, as the state head reads it: where the warp comes from
         with torch.no_grad():
             st, st_ref = self.state_head(f), self.state_head(ref.feat)[:, None]
-            if rot is None:  # head orientation (state[3:7]) at the target in the reference camera's frame
-                rot = quat_matrix(symexp(st_ref[..., 3:7])).transpose(-1, -2) @ quat_matrix(symexp(st[..., 3:7]))
+            if rot is None:  # head orientation at the target in the reference camera's frame
+                rot = quat_matrix(symexp(st_ref[..., HEAD_Q])).transpose(-1, -2) @ quat_matrix(symexp(st[..., HEAD_Q]))
             rot = rot.reshape(f.shape[:2] + (3, 3))
             rel = torch.cat([st - st_ref, rot.flatten(-2)], -1)
         img = self.decoder(f, ref.feat, ref.image, self.decoder.skips(stages), rel, rot)

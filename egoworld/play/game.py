@@ -8,7 +8,6 @@ and ``bench/play.py`` all drive the same ``reset`` / ``key`` / ``step`` calls.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from egoworld import runs
 from egoworld.actions import action_to_control
 from egoworld.imagine.dream import DreamEnv, FilteredSimEnv, Starts, WindowReader, load_starts, select_episodes
 from egoworld.imagine.plan import Objective, PlannerConfig
@@ -63,30 +63,18 @@ class World:
                 "keys": [k.to_dict() for k in KEYS]}
 
 
-def _trained_store(run: Path) -> str | None:
-    """The store a run was trained on, from its lineage (a run folder or one of its checkpoints)."""
-    for p in (run / "lineage.json", run.parent.parent / "lineage.json"):
-        if p.exists():
-            return json.loads(p.read_text()).get("data")
-    return None
-
-
 def load_model_with_decoder(run: str | Path) -> tuple[WorldModel, Path]:
     """The run's model and checkpoint folder; ``PlayError`` when it has no decoder that can show a frame."""
-    from egoworld.imagine.plan import load_planning_model
-    from egoworld.train import checkpoint as ck
-
     try:
-        ckpt = ck.resolve(run)
-    except FileNotFoundError as e:
-        raise PlayError(str(e)) from None
-    try:
-        model, cfg = ck.load_model(ckpt)
+        ckpt = runs.resolve(run)
+        model, cfg = runs.load_model(ckpt)
+    except (FileNotFoundError, ValueError) as e:  # no checkpoint; a damaged file (RunError)
+        raise PlayError(str(e).splitlines()[0]) from None
     except RuntimeError:
         try:
-            load_planning_model(ckpt)
-        except (RuntimeError, ValueError) as e:
-            raise PlayError(f"{ckpt}: the weights do not match this egoworld's model ({str(e).splitlines()[0]})") from None
+            runs.load_model(ckpt, decoder=False)
+        except (RuntimeError, ValueError) as e:  # the message names the weights file and what does not match
+            raise PlayError(str(e).splitlines()[0]) from None
         raise PlayError(f"{ckpt}: no decoder — its decoder weights are missing or do not match this egoworld's decoder, so "
                         "no frame can be shown; play needs a run trained with a decoder (`egoworld plan` works without)") from None
     if cfg.image_scale <= 0 and cfg.overshoot_image_scale <= 0:
@@ -108,7 +96,7 @@ def load_world(run: str | Path, data: str | Path | None = None, task: str = "pus
     run = Path(run)
     model, ckpt = load_model_with_decoder(run)
     if not data:
-        data = _trained_store(run)
+        data = runs.read_lineage(run).get("data")
         if not data:
             raise PlayError(f"{run}: its lineage.json names no data set; pass --data STORE")
         if not Path(data).exists():

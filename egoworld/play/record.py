@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from egoworld import runs
 from egoworld.imagine.dream import actions_from_controls
 from egoworld.imagine.synthetic import LINEAGE_PATH
 from egoworld.imagine.synthetic import _table as episode_table
@@ -52,7 +53,7 @@ def save_episode(world: World, rec: Recording, out: str | Path) -> dict[str, Any
         raise PlayError(f"{store.root}: episode {ep} ({row['session_id']}) has {'no consent record' if consent is None else 'a revoked consent'}; "
                         "a played episode inherits its start's consent, so this one is not saved")
     out = Path(out)
-    model_sha = file_sha256(world.checkpoint / "model.safetensors")
+    model_sha = runs.model_sha256(world.checkpoint)
     sid = _next_id(out, model_sha.split(":")[1][:8])
     scale = world.starts.hand_scale[rec.start]
     controls = np.stack(rec.controls)
@@ -74,9 +75,7 @@ def save_episode(world: World, rec: Recording, out: str | Path) -> dict[str, Any
         sync={"verdict": "ok", "reason": "played in the world model: generated on the frame grid, no clocks to align",
               "max_abs_drift_ppm": None, "max_residual_ms": None, "min_confidence": None, "max_sigma_ms": None,
               "clocks": {}, "dropped_frames": 0})
-    ckpt = world.checkpoint
-    model_lineage = json.loads((ckpt / "lineage.json").read_text()) if (ckpt / "lineage.json").exists() else {}
-    trained_on = [dict(e, role="model_training") for e in model_lineage.get("episodes", []) if isinstance(e, dict)]
+    model_record, trained_on = runs.provenance(world.run, world.checkpoint)
     seed = {"role": "seed", "episode_index": ep, "session_id": row["session_id"], "subject_id": row.get("subject_id"),
             "consent_scopes": list(row.get("consent_scopes") or []), "consent_expires_at": row.get("consent_expires_at"),
             "task_id": row["task_id"], "place": row["place"], "person": row["person"],
@@ -85,9 +84,7 @@ def save_episode(world: World, rec: Recording, out: str | Path) -> dict[str, Any
     by = {who: rec.by.count(who) for who in ("person", "planner")}
     lineage = {
         "kind": KIND, "synthetic": True, "source": SOURCE,
-        "model": {"run": str(world.run), "checkpoint": str(ckpt), "model_sha256": model_sha,
-                  "step": json.loads((ckpt / "state.json").read_text()).get("step") if (ckpt / "state.json").exists() else None,
-                  "trained_on": {k: v for k, v in model_lineage.items() if k != "episodes"}},
+        "model": model_record,
         "seed_data": str(store.root), "task": world.task,
         "sampling": "latents sampled from the prior" if world.sample else "latent modes of the prior (deterministic)",
         "consent": "the played episode carries its start episode's consent record (meta/episodes, sessions.json, which "

@@ -6,7 +6,6 @@ trained with the actions zeroed — what the model gains from knowing what the b
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,6 @@ from egoworld.html import (
 
 NAMES = {"model": "model", "copy_last": "copy-last", "action_blind": "action-blind"}
 SHOW_H = (1, 2, 5, 10, 20, 32)
-
-
-def read_metrics(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """metrics.csv of a training run → {split: {column: values}} (empty cells → NaN)."""
-    out: dict[str, dict[str, list]] = {}
-    if not path.exists():
-        return {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            d = out.setdefault(row["split"], {})
-            for k, v in row.items():
-                if k != "split":
-                    d.setdefault(k, []).append(float(v) if v not in ("", None) else np.nan)
-    return {s: {k: np.asarray(v) for k, v in d.items()} for s, d in out.items()}
 
 
 def loss_figure(runs: dict[str, dict[str, dict[str, np.ndarray]]]) -> str | None:
@@ -130,10 +115,11 @@ def _interval_note(paired: dict[str, Any] | None) -> str:
 def model_section(root: Path, summary: dict, ev: dict, splits: dict[str, list[str]], counterfactual: dict | None = None) -> tuple[str, dict]:
     """HTML of the model section and its numbers (for report.json)."""
     from egoworld.evaluate.report import curve_figure
+    from egoworld.runs import read_metrics
 
     plan = summary.get("plan", {})
     steps = plan.get("train_steps")
-    runs = {k: read_metrics(root / "runs" / k / "metrics.csv") for k in ("model", "action_blind")}
+    runs = {k: read_metrics(root / "runs" / k) for k in ("model", "action_blind")}
     parts = ["<h2 id='model'>World model</h2>",
              "<p>A tiny RSSM world model (DreamerV3 line) learns to predict the next frames from the past frames and the "
              "body's actions; its action-blind twin is the same network trained with the actions zeroed. Both train for the "

@@ -24,10 +24,10 @@ from egoworld._atomic import write_parquet
 from egoworld.actions import ACTION_DIM, BodyPose, compute_actions
 from egoworld.body import SIDES
 from egoworld.session import Session
+from egoworld.state import POSE
 from egoworld.sync.estimate import ClockFit
 from egoworld.sync.resample import interp_linear, resample_hand, slerp
 
-_POSE = ("px", "py", "pz", "qw", "qx", "qy", "qz")
 DROP_FACTOR = 1.5  # a PTS gap above this many frame periods means frames were dropped
 
 
@@ -93,7 +93,7 @@ def aligned_table(session: Session, pts_ns: np.ndarray, fits: dict[str, ClockFit
         head_p, vp = interp_linear(rel(h["t_ns"]), np.c_[h["px"], h["py"], h["pz"]], tq)
         head_q, vq = slerp(rel(h["t_ns"]), np.c_[h["qw"], h["qx"], h["qy"], h["qz"]], tq)
         head_valid = vp & vq
-    for i, c in enumerate(_POSE):
+    for i, c in enumerate(POSE):
         cols[f"head_{c}"] = head_p[:, i] if i < 3 else head_q[:, i - 3]
     cols["head_valid"] = head_valid
 
@@ -116,7 +116,7 @@ def aligned_table(session: Session, pts_ns: np.ndarray, fits: dict[str, ClockFit
             wrist_p[:, s], wrist_q[:, s], fingers[:, s], kp_world[:, s], hand_valid[:, s] = (
                 r["p"], r["q"], r["kp_wrist"], r["kp_world"], r["valid"])
     for s, side in enumerate(SIDES):
-        for i, c in enumerate(_POSE):
+        for i, c in enumerate(POSE):
             cols[f"{side}_wrist_{c}"] = wrist_p[:, s, i] if i < 3 else wrist_q[:, s, i - 3]
         cols[f"{side}_keypoints"] = pa.FixedSizeListArray.from_arrays(pa.array(kp_world[:, s].reshape(-1)), 63)
         cols[f"{side}_valid"] = hand_valid[:, s]

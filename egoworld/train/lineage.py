@@ -7,13 +7,13 @@ Only the *training* split is listed: validation and held-out episodes never prod
 """
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import egoworld
+from egoworld.session import file_sha256
 
 _EP_KEYS = ("episode_index", "session_id", "episode_id", "content_hash", "place", "person", "task", "task_id", "length",
             "source", "subject_id", "consent_expires_at", "consent_revoked_at", "sync_verdict", "capture_verdict")
@@ -47,14 +47,6 @@ def episode_record(ep: Any) -> dict[str, Any]:
     return rec
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _capture_verdicts(store: Any) -> dict[str, str]:
     """Session id → the capture standard's verdict (the audit's default spec) on what the store measured."""
     sessions = getattr(store, "sessions", None) or []
@@ -80,8 +72,7 @@ def episode_records(ds: Any) -> list[dict[str, Any]]:
         rec = episode_record(row)
         if store is not None and "content_hash" not in rec:
             ep = int(row["episode_index"])
-            rec["content_hash"] = {"data": "sha256:" + _sha256(Path(store.data_file(ep))),
-                                   "video": "sha256:" + _sha256(Path(store.video_file(ep)))}
+            rec["content_hash"] = {"data": file_sha256(store.data_file(ep)), "video": file_sha256(store.video_file(ep))}
         out.append(rec)
     return out
 

@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
 
+from egoworld import runs
 from egoworld._atomic import write_json
 from egoworld.model import Config, Noise, WorldModel, world_model_loss
 from egoworld.train import checkpoint as ck
@@ -43,7 +43,6 @@ from egoworld.train.data import (
     register_run_on_store,
     sample_epochs,
 )
-from egoworld.session import file_sha256
 from egoworld.train.lineage import build_lineage
 from egoworld.train.optim import Adam
 
@@ -141,12 +140,12 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     rank, world = _dist()
     out = Path(out)
     is_main = rank == 0
-    existing = ck.list_checkpoints(out)
+    existing = runs.list_checkpoints(out)
     plan_file = out / "plan.json"
     if existing and not resume:
         raise FileExistsError(f"{out} already holds checkpoints; pass --resume to continue it, or choose another --out")
     if resume and (out / "config.json").exists():
-        cfg = Config.from_dict(json.loads((out / "config.json").read_text()))  # the run's own config wins
+        cfg = runs.read_config(out)  # the run's own config wins
     if cfg.threads or world > 1:
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
     if cfg.batch_size % world:
@@ -171,11 +170,9 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     model.set_action_stats(*action_stats(train_ds))
     init_info = None
     if init_from is not None and not resume:
-        from safetensors.torch import load_file
-
-        src = ck.resolve(init_from)
-        model.load_state_dict(load_file(str(src / "model.safetensors")))  # strict; brings its action stats along
-        init_info = {"init_from": {"checkpoint": str(src), "model_sha256": file_sha256(src / "model.safetensors")}}
+        src = runs.resolve(init_from)
+        model.load_state_dict(runs.load_weights(src / runs.WEIGHTS))  # strict; brings its action stats along
+        init_info = {"init_from": {"checkpoint": str(src), "model_sha256": runs.model_sha256(src)}}
     opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
     lineage = build_lineage(data, train_ds, ({"left_out": left_out} if left_out else {}) | (init_info or {}) or None)
 
@@ -240,8 +237,7 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
             if world > 1:
                 _allreduce_grads(model)
             if grad_dump is not None and step == 0 and is_main:
-                save_file({k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None},
-                          str(grad_dump))
+                runs.save_weights(grad_dump, {k: p.grad for k, p in model.named_parameters() if p.grad is not None})
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             if order_f:
@@ -294,8 +290,8 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
                                           {"total_steps": total, "best_val": best if math.isfinite(best) else None,
                                            "val": val, "world_size": world})
                 if is_best or (val_ds is None and final):
-                    ck.write_best(out, path, score if score is not None else metrics["loss"], step)
-                ck.prune(out, cfg.keep_last)
+                    runs.write_best(out, path, score if score is not None else metrics["loss"], step)
+                runs.prune(out, cfg.keep_last)
             elif is_main and val_ds is not None and step % cfg.val_every == 0:
                 val = validate(model, val_ds, cfg)
                 if logger:
@@ -311,4 +307,4 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
             dist.barrier()
             dist.destroy_process_group()
     return {"steps": step, "total_steps": total, "train": last, "best_val": best if math.isfinite(best) else None,
-            "checkpoint": str(ck.resolve(out)) if is_main else None, "seconds": time.time() - t_start}
+            "checkpoint": str(runs.resolve(out)) if is_main else None, "seconds": time.time() - t_start}

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from egoworld.actions import ACTION_DIM
+from egoworld.state import HEAD_Q, STATE_DIM
 
 SPEED = 0.08  # fraction of the image per frame at |action| = 1
 SQUARE = 0.22  # side, fraction of the image
-STATE_DIM = 21
 
 
 def step_positions(pos: np.ndarray, actions: np.ndarray, speed: float = SPEED, square: float = SQUARE) -> np.ndarray:
@@ -65,8 +65,8 @@ class SyntheticClips:
             actions[:, 2:] = 0.1 * rng.standard_normal((length, ACTION_DIM - 2))  # irrelevant dims: noise
             pos = np.concatenate([start[None], step_positions(start, actions[:-1], speed, square)])
             state = np.zeros((length, STATE_DIM), dtype=np.float32)
-            state[:, :2] = pos
-            state[:, 3] = 1.0
+            state[:, :2] = pos  # the square's corner stands in for the head's x, y
+            state[:, HEAD_Q.start] = 1.0  # qw: an upright head
             target = np.array([0.5, 0.5])
             reward = (1.0 - np.linalg.norm(pos - target, axis=1)).astype(np.float32)
             done = np.zeros(length, dtype=bool)

@@ -52,11 +52,10 @@ from egoworld.capture.importers.common import (
     quat_wxyz,
     seconds_to_ns,
 )
+from egoworld.state import STATE_NAMES, body_pose
 
 TOLERANCE_S = 1e-4  # LeRobotDataset's default tolerance_s
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
-POSE = ("px", "py", "pz", "qw", "qx", "qy", "qz")
-EGOWORLD_STATE = [f"head_{c}" for c in POSE] + [f"{s}_wrist_{c}" for s in ("left", "right") for c in POSE]
 MAP_WIDTH = {"head_pose": 7, "imu": 6}
 
 
@@ -80,7 +79,7 @@ class Dataset:
     @property
     def is_egoworld(self) -> bool:
         st = self.info["features"].get("observation.state", {})
-        return list(st.get("names") or []) == EGOWORLD_STATE
+        return list(st.get("names") or []) == STATE_NAMES
 
 
 def _read_parquet(path: Path) -> pa.Table:
@@ -324,8 +323,8 @@ def _egoworld_streams(data: pa.Table, data_path: Path, t_ns: np.ndarray) -> tupl
     streams: dict[str, pa.Table] = {}
     head = real & flag("head_valid")
     if head.any():
-        s = state[head]
-        streams["head_pose"] = head_pose_table(t_ns[head], s[:, 0:3], quat_wxyz(s[:, 3:7], data_path, "head quaternion"))
+        pose = body_pose(state[head])
+        streams["head_pose"] = head_pose_table(t_ns[head], pose.head_p, quat_wxyz(pose.head_q, data_path, "head quaternion"))
     rows = []
     for i, side in enumerate(("left", "right")):
         ok = real & flag(f"{side}_hand_valid")
@@ -333,8 +332,9 @@ def _egoworld_streams(data: pa.Table, data_path: Path, t_ns: np.ndarray) -> tupl
         if not ok.any() or key not in data.column_names:
             continue
         kp = check_finite(_feature_array(data, key, data_path), data_path, key)[ok].reshape(-1, 21, 3)
-        w = state[ok][:, 7 + 7 * i: 14 + 7 * i]
-        rows.append((t_ns[ok], side, w[:, :3], quat_wxyz(w[:, 3:7], data_path, f"{side} wrist quaternion"), kp))
+        pose = body_pose(state[ok])
+        q = quat_wxyz(pose.wrist_q[:, i], data_path, f"{side} wrist quaternion")
+        rows.append((t_ns[ok], side, pose.wrist_p[:, i], q, kp))
     if rows:
         streams["hands"] = hands_table(rows)
     kept = {"frames_dropped_in_store": int((~real).sum()), "head_rows": int(head.sum())}

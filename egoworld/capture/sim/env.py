@@ -1,8 +1,8 @@
 """The simulator as a Gymnasium environment: the same 20-D control that planners, policies and the
 scripted person use, so a policy runs unchanged here and in the dream environment.
 
-Observations: the head camera image and the 21-D body state (head position + quaternion, then
-each wrist's). Reward: the change in the task's dense progress; terminated on success.
+Observations: the head camera image and the body state (``egoworld.state``: head position +
+quaternion, then each wrist's). Reward: the change in the task's dense progress; terminated on success.
 """
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from egoworld.actions import CONTROL_HIGH, CONTROL_LOW, CONTROL_DIM, BodyPose, clip_control
+from egoworld.actions import CONTROL_HIGH, CONTROL_LOW, CONTROL_DIM, clip_control
 from egoworld.capture.sim.catalog import TASKS
 from egoworld.capture.sim.record import Episode, SessionConfig, setup_episode
-
-STATE_DIM = 21
-STATE_BOUND = 10.0  # metres (rooms are < 6 m across); quaternion parts are within ±1
-
-
-def body_state(pose: BodyPose) -> np.ndarray:
-    """Head p(3) q(4), left wrist p q (7), right wrist p q (7) — the loader's `state` layout."""
-    return np.concatenate([pose.head_p, pose.head_q, pose.wrist_p[0], pose.wrist_q[0], pose.wrist_p[1], pose.wrist_q[1]]).astype(np.float32)
+from egoworld.state import STATE_BOUND, STATE_DIM, body_state
 
 
 class SimEnv(gym.Env):
