@@ -92,6 +92,37 @@ def test_frames_do_not_depend_on_the_cpu_features_the_renderer_may_use(tmp_path)
     assert len(set(hashes.values())) == 1, hashes
 
 
+_AFTER_HASH = """
+import hashlib, sys
+from pathlib import Path
+import egoworld.capture.sim
+from egoworld.capture.sim.record import capture_session, plan_sessions
+from egoworld.video import read_video
+configs = plan_sessions(4, 3, 2, ["stack", "open_drawer", "push", "pick_place"], 0, seconds=2.0, width=64, height=64)
+out = Path(sys.argv[1])
+for k in sys.argv[2:]:
+    capture_session(out / "before", configs[int(k)])
+p = capture_session(out, configs[2])
+print(hashlib.sha1(read_video(p / "video.mp4")[0].tobytes()).hexdigest())
+"""
+
+
+def test_frames_do_not_depend_on_what_the_process_rendered_before(tmp_path):
+    """The GL stack reads heap memory it never wrote: without the heap fill (capture/sim/__init__.py) this
+    push session's frames changed (on the floor) when a drawer session had been rendered before it in the
+    same process, as a capture worker does."""
+    import subprocess
+    import sys
+
+    hashes = []
+    for before in ([], ["1"]):
+        r = subprocess.run([sys.executable, "-c", _AFTER_HASH, str(tmp_path / f"after{''.join(before)}"), *before],
+                           capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r.stderr[-2000:]
+        hashes.append(r.stdout.strip().splitlines()[-1])
+    assert hashes[0] == hashes[1]
+
+
 def test_given_offset_and_drift_are_what_the_timestamps_show(tmp_path):
     cfg = SessionConfig(seed=2, task="push", seconds=3.0, width=64, height=64, offset_ms=123.0, drift_ppm=-400.0, jitter_ms=0.0, drop_rate=0.0)
     p = capture_session(tmp_path, cfg)
