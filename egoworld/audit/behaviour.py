@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from egoworld.actions import ACTION_DIM, CONTROL_HIGH, action_to_control, hand_slice
 from egoworld.dataset.store import Store, locate_session
+from egoworld.state import HEAD_P, wrist_p
 
 BINS = 7  # per axis of a wrist's velocity (7³ cells per hand) and for the grip
 VELOCITY_BOX = 0.5 * CONTROL_HIGH[6]  # m/frame: the planner's default box (half the wrist speed limit)
@@ -90,8 +91,8 @@ def episode_part(data_file: Path, ep: int, has_labels: bool, has_reward: bool, s
         np.add.at(vel[s], (idx[:, 0], idx[:, 1], idx[:, 2]), 1)
         np.add.at(grip[s], np.clip((ctrl[:, 12 + 7 * s] * BINS).astype(int), 0, BINS - 1), 1)
     st = a["state"]
-    hands = np.stack([st[:, 7:10], st[:, 14:17]], 1)
-    d_eye = np.linalg.norm(hands - st[:, None, 0:3], axis=-1).min(1)
+    hands = np.stack([st[:, wrist_p(0)], st[:, wrist_p(1)]], 1)
+    d_eye = np.linalg.norm(hands - st[:, None, HEAD_P], axis=-1).min(1)
     n = len(st)
     if "reward" in a and has_reward:
         part["shortcut"] = (a["reward"], d_eye, a["frame"] / max(n - 1, 1))
