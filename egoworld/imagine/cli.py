@@ -22,6 +22,8 @@ def dream_command(
     eval_horizon: int = typer.Option(150, min=1, help="Steps per evaluation episode (dream and simulator)."),
     eval_split: str = typer.Option("all", help="Split the evaluation starts come from (train, val, heldout, all)."),
     no_sim: bool = typer.Option(False, "--no-sim", help="Only the dream (no simulator: real data, or a quick look)."),
+    progress: str = typer.Option("head", help="What the dream's reward is the change of: head (the reward head) or track "
+                                 "(the tracked object's way to its goal: models trained with --set track_points=2)."),
     seed: int = typer.Option(0, help="Same seed → same policy and numbers."),
     threads: int = typer.Option(1, min=0, help="torch CPU threads (0: torch's default)."),
 ) -> None:
@@ -33,9 +35,13 @@ def dream_command(
 
     console = Console()
     cfg = ACConfig(task=task, minutes=minutes, steps=steps, horizon=horizon, batch=batch, snapshots=snapshots,
-                   split=split, seed=seed, threads=threads)
-    res = run_dream(run, task, out, data=data, cfg=cfg, eval_starts=eval_starts, horizon=eval_horizon,
-                    eval_split=eval_split, sim=not no_sim, echo=console.print)
+                   split=split, seed=seed, threads=threads, progress=progress)
+    try:
+        res = run_dream(run, task, out, data=data, cfg=cfg, eval_starts=eval_starts, horizon=eval_horizon,
+                        eval_split=eval_split, sim=not no_sim, echo=console.print)
+    except ValueError as e:
+        console.print(f"[red]error[/red]: {e}")
+        raise typer.Exit(2)
     console.print(dream_table(res))
     rc = res.get("rank_correlation", {})
     for k in ("over_policies", "over_episodes"):
