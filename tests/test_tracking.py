@@ -163,6 +163,8 @@ def _body_at_point(model: WorldModel, move: float) -> tuple[torch.Tensor, torch.
 def test_the_contact_step_moves_a_point_with_the_hand_only_as_far_as_its_gate_opens() -> None:
     """Without ``contact`` a point stays put in the world however the hand moves; with it, a point is shifted
     by gate × the wrist's move — near closed at initialisation, the whole move when the gate is open."""
+    from egoworld.model.rssm import State
+
     torch.manual_seed(0)
     plain = WorldModel(_cfg())
     b, act = _body_at_point(plain, 0.03)
@@ -177,6 +179,13 @@ def test_the_contact_step_moves_a_point_with_the_hand_only_as_far_as_its_gate_op
         model.rssm.contact_net[-1].bias.fill_(20.0)  # open
     shift = (model.rssm.kinematics(b, act)[0, 9:12] - b[0, 9:12]) * EGO_POS_SCALE
     assert torch.allclose(shift, wrist_move, atol=1e-6)
+    # with contact, the learned residual moves the body's own part, never the points
+    with torch.no_grad():
+        model.rssm.body_net[-1].bias.fill_(0.5)
+    prev = State(torch.zeros(1, 32), torch.zeros(1, 4, 4), torch.full((1, 4, 4), 0.25), b)
+    stepped = model.rssm.body_step(prev, torch.zeros(1, 32), model.norm_action(act))
+    assert torch.allclose(stepped[:, 9:], model.rssm.kinematics(b, model.norm_action(act))[:, 9:])
+    assert not torch.allclose(stepped[:, :9], model.rssm.kinematics(b, model.norm_action(act))[:, :9])
     # the gate is learned: the loss reaches it
     B, T = 2, 5
     state = torch.zeros(B, T, 21)
