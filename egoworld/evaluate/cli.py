@@ -59,7 +59,7 @@ def plan_command(
     iterations: Optional[int] = typer.Option(None, min=1, help="Planner iterations per replan [default: 3; --quick: 2]."),
     horizon: int = typer.Option(4, min=1, help="Knots looked ahead."),
     repeat: int = typer.Option(3, min=1, help="Frames each knot is held (= frames between replans)."),
-    dims: str = typer.Option("hands", help="Planned control columns: hands (wrist moves + grips), wrists (+ rotations), all."),
+    dims: str = typer.Option("hands", help="Planned control columns: hands (wrist moves + grips), moves (wrist moves alone, hands open), wrists (+ rotations), all."),
     oracle_samples: Optional[int] = typer.Option(None, min=1, help="Samples for the sim-oracle only (default: --samples)."),
     goal: bool = typer.Option(False, "--goal", help="Score by latent distance to a goal image (the scripted person's success frame) instead of the reward head."),
     uncertainty: float = typer.Option(0.0, min=0.0, help="Penalty on the reward ensemble's disagreement (models trained with --set reward_heads=K)."),

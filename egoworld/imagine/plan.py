@@ -28,6 +28,7 @@ from egoworld.video import to_model_frame
 # Planned control columns (egoworld.actions: head 0-5, left wrist 6-11 + grip 12, right wrist 13-18 + grip 19).
 DIMS = {
     "hands": (6, 7, 8, 12, 13, 14, 15, 19),  # wrist translations + grips: the head keeps looking at the table
+    "moves": (6, 7, 8, 13, 14, 15),  # wrist translations alone, hands open: pushing, never grasping
     "wrists": tuple(range(6, 20)),  # + wrist rotations
     "all": tuple(range(CONTROL_DIM)),
 }
