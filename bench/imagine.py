@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
+from common import model_config
 from egoworld.capture.sim.record import SessionConfig, capture_session
 from egoworld.capture.sim.replay import (
     load_simulator,
     recorded_controls,
     recorded_states,
 )
-from egoworld.model import Noise, WorldModel, preset
+from egoworld.model import Noise, WorldModel
 
 
 def _best(fn, repeat: int, number: int) -> float:
@@ -53,10 +54,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the preset's, else torch's default)")
     a = ap.parse_args()
-    cfg = preset(a.preset, image_size=a.size)
-    if a.threads or cfg.threads:
-        torch.set_num_threads(a.threads or cfg.threads)
-    torch.manual_seed(0)
+    cfg = model_config(a)
     model = WorldModel(cfg).eval()
     batches = [int(b) for b in a.batches.split(",")]
 

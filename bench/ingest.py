@@ -20,26 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import sim_sessions  # noqa: E402  (bench/ is the script's folder)
+
 CACHE = Path(tempfile.gettempdir()) / "egoworld_bench_ingest"
 
 
 def _sessions(args: argparse.Namespace) -> Path:
-    if args.data:
-        return Path(args.data)
-    from egoworld.capture.sim.batch import capture_many
-    from egoworld.capture.sim.record import plan_sessions
-
-    root = CACHE / f"{args.sessions}x{args.seconds:g}s_{args.size}px"
-    if not (root / "DONE").exists():
-        print(f"capturing {args.sessions} sim sessions × {args.seconds:g} s at {args.size}² into {root} (once) …", flush=True)
-        shutil.rmtree(root, ignore_errors=True)
-        configs = plan_sessions(args.sessions, 4, 4, ["push", "open_drawer", "pick_place", "stack"], 0,
-                                seconds=args.seconds, width=args.size, height=args.size)
-        done, failed = capture_many(root, configs, workers=2, progress=False)
-        if failed:
-            raise SystemExit(f"capture failed: {failed}")
-        (root / "DONE").write_text("ok")
-    return root
+    return sim_sessions(args, CACHE)
 
 
 def _ingest(data: Path, out: Path, workers: int, ray: str | None) -> float:

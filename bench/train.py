@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
+from common import model_config
 from egoworld.capture.sim.record import SessionConfig, capture_session
 from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
-from egoworld.model import Noise, WorldModel, preset, world_model_loss
+from egoworld.model import Noise, WorldModel, world_model_loss
 from egoworld.model.rssm import State
 from egoworld.train.data import collate
 from egoworld.train.optim import Adam
@@ -45,10 +46,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the preset's, else torch's default)")
     a = ap.parse_args()
-    cfg = preset(a.preset, image_size=a.size)
-    if a.threads or cfg.threads:
-        torch.set_num_threads(a.threads or cfg.threads)
-    torch.manual_seed(0)
+    cfg = model_config(a)
 
     # --- training ---
     ds = SyntheticClips(episodes=4, length=cfg.seq_len + 8, T=cfg.seq_len, size=a.size)

@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import model_config
 from rssm_reference import PlainWorldModel
 
-from egoworld.model import Noise, WorldModel, preset, world_model_loss
+from egoworld.model import Noise, WorldModel, world_model_loss
 from egoworld.train.data import collate
 from egoworld.train.optim import Adam
 from egoworld.train.synthetic import SyntheticClips
@@ -62,10 +63,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the preset's, else torch's default)")
     a = ap.parse_args()
-    cfg = preset(a.preset, image_size=a.size)
-    if a.threads or cfg.threads:
-        torch.set_num_threads(a.threads or cfg.threads)
-    torch.manual_seed(0)
+    cfg = model_config(a)
     ds = SyntheticClips(episodes=4, length=cfg.seq_len + 8, T=cfg.seq_len, size=a.size)
     batch = collate(ds, [i % len(ds) for i in range(cfg.batch_size)])
 
