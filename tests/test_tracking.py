@@ -228,3 +228,28 @@ def test_progress_read_from_the_tracked_points_is_reach_then_the_share_of_the_wa
         check_progress(WorldModel(_cfg(track_points=0)), "track")
     with pytest.raises(ValueError, match="unknown progress"):
         check_progress(model, "nope")
+
+
+def test_the_tracked_object_error_splits_clips_by_whether_the_object_moved() -> None:
+    """A model whose points stay put in the world: on a clip where the object did not move its error is
+    the kinematic step's (≈ 0), on one where it moved the error is how far it moved ("stays put")."""
+    from egoworld.evaluate.tracking import tracked_error
+
+    model = WorldModel(_cfg()).eval()
+    model.set_action_stats(torch.zeros(138), torch.ones(138))
+    B, T = 2, 16
+    state = torch.zeros(B, T, 21)
+    state[..., 3] = 1.0
+    state[..., 2] = 1.5
+    state[..., 10] = state[..., 17] = 1.0  # unit wrist quaternions
+    objects = torch.zeros(B, T, 6)
+    objects[..., 1] = 0.5
+    objects[..., 4] = 0.7
+    objects[1, 8:, 0] = 0.10  # clip 1: the object slides 10 cm during the imagined steps
+    batch = {"image": torch.randint(0, 255, (B, T, 3, 32, 32), dtype=torch.uint8), "action": torch.zeros(B, T, 138),
+             "action_valid": torch.ones(B, T, dtype=torch.bool), "state": state, "objects": objects}
+    r = tracked_error(model, [batch], context=8, horizon=8)
+    assert r["moved"]["n"] == 1 and r["still"]["n"] == 1
+    assert r["still"]["median_drift_m"] < 1e-4
+    assert abs(r["moved"]["median_m"] - 0.10) < 1e-4 and abs(r["moved"]["stays_put_m"] - 0.10) < 1e-4
+    assert tracked_error(WorldModel(_cfg(track_points=0)), [batch], 8) == {}

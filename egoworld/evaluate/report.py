@@ -135,6 +135,13 @@ def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: l
             parts.append(f"<p>beats both baselines at every horizon ≥ 2: <b>{beats.get('all_horizons_ge_2')}</b></p>")
             if res.get("paired"):
                 parts.append(_paired_table(res["paired"]))
+            tr = res.get("tracked_object")
+            if tr:
+                mv, st = tr["moved"], tr["still"]
+                parts.append(f"<p>tracked object after {tr['horizon']} imagined steps: where it moved more than "
+                             f"{tr['moved_threshold_m']} m ({mv['n']} clips) {mv['median_m']} m off, against "
+                             f"{mv['stays_put_m']} m for &ldquo;it stays put&rdquo;; where it did not ({st['n']} clips) "
+                             f"{st['median_drift_m']} m of drift (medians)</p>")
     if result.get("counterfactual"):
         parts.append("<h2>Counterfactual sensitivity</h2><pre>" + esc(result["counterfactual"]) + "</pre>")
     parts += [figure(esc(f.name), f.stem) for f in figures]
