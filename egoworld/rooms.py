@@ -14,6 +14,7 @@ ROOMS: tuple[str, ...] = (
     "egoworld",  # the package itself (its version)
     "rooms",
     "_atomic",
+    "determinism",
     "quat",
     "body",
     "actions",

@@ -108,7 +108,7 @@ print(hashlib.sha1(read_video(p / "video.mp4")[0].tobytes()).hexdigest())
 
 
 def test_frames_do_not_depend_on_what_the_process_rendered_before(tmp_path):
-    """The GL stack reads heap memory it never wrote: without the heap fill (capture/sim/__init__.py) this
+    """The GL stack and the encoder read heap memory they never wrote: without the heap fill (egoworld/determinism.py) this
     push session's frames changed (on the floor) when a drawer session had been rendered before it in the
     same process, as a capture worker does."""
     import subprocess

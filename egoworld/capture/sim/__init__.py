@@ -9,13 +9,13 @@ we pin it to one code path every x86-64 CPU of the last fifteen years can run: S
 vectors, rasterised on the calling thread. ``EGOWORLD_RENDER_NATIVE=1`` leaves llvmpipe to the
 host's choice (faster on wide CPUs, not reproducible across machines).
 
-The GL stack also reads memory it never wrote (a session's frames changed with the session rendered
-before it in the same process, by up to 50 grey levels on the floor): glibc's ``M_PERTURB`` fills every
-fresh heap block with one byte, so what such a read finds is the same in every process and on every
-machine (Linux/glibc; elsewhere nothing is pinned).
+The encoder and the GL stack also read heap memory they never wrote; ``egoworld.determinism`` fills
+the heap before either runs (a session's frames changed with the session rendered before it in the
+same process, by up to 50 grey levels).
 """
-import ctypes
 import os
+
+from egoworld.determinism import HEAP_FILLED  # noqa: F401  (before any GL context or encoder exists)
 
 RENDER_PIN = {
     "GALLIUM_OVERRIDE_CPU_CAPS": "sse4.1",  # no AVX/AVX2/FMA/AVX-512 code paths, whatever the CPU has
@@ -25,20 +25,5 @@ RENDER_PIN = {
 
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
-M_PERTURB = -6  # glibc mallopt parameter: fill allocated blocks with ~byte, freed ones with byte
-PERTURB_BYTE = 0x55
-
-
-def _pin_heap_fill() -> bool:
-    """Turn on glibc's heap fill (module doc); False where there is no glibc."""
-    try:
-        return bool(ctypes.CDLL(None).mallopt(M_PERTURB, PERTURB_BYTE))
-    except (OSError, AttributeError):
-        return False
-
-
 if os.environ.get("EGOWORLD_RENDER_NATIVE") != "1":
     os.environ.update(RENDER_PIN)
-    HEAP_PINNED = _pin_heap_fill()
-else:
-    HEAP_PINNED = False
