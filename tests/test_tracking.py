@@ -231,9 +231,10 @@ def test_progress_read_from_the_tracked_points_is_reach_then_the_share_of_the_wa
 
 
 def test_the_tracked_object_error_splits_clips_by_whether_the_object_moved() -> None:
-    """A model whose points stay put in the world: on a clip where the object did not move its error is
-    the kinematic step's (≈ 0), on one where it moved the error is how far it moved ("stays put")."""
-    from egoworld.evaluate.tracking import tracked_error
+    """``egoworld eval``'s tracked-object error, from the states the open-loop pass imagines anyway: a model
+    whose points stay put in the world errs by the kinematic step's (≈ 0) on a clip where the object did not
+    move, and by how far it moved ("stays put") on one where it did."""
+    from egoworld.evaluate.openloop import rollout_metrics
 
     model = WorldModel(_cfg()).eval()
     model.set_action_stats(torch.zeros(138), torch.ones(138))
@@ -248,8 +249,8 @@ def test_the_tracked_object_error_splits_clips_by_whether_the_object_moved() -> 
     objects[1, 8:, 0] = 0.10  # clip 1: the object slides 10 cm during the imagined steps
     batch = {"image": torch.randint(0, 255, (B, T, 3, 32, 32), dtype=torch.uint8), "action": torch.zeros(B, T, 138),
              "action_valid": torch.ones(B, T, dtype=torch.bool), "state": state, "objects": objects}
-    r = tracked_error(model, [batch], context=8, horizon=8)
-    assert r["moved"]["n"] == 1 and r["still"]["n"] == 1
+    r = rollout_metrics(model, [batch], 8, 8, None, None)["tracked_object"]
+    assert r["horizon"] == 8 and r["moved"]["n"] == 1 and r["still"]["n"] == 1
     assert r["still"]["median_drift_m"] < 1e-4
     assert abs(r["moved"]["median_m"] - 0.10) < 1e-4 and abs(r["moved"]["stays_put_m"] - 0.10) < 1e-4
-    assert tracked_error(WorldModel(_cfg(track_points=0)), [batch], 8) == {}
+    assert "tracked_object" not in rollout_metrics(WorldModel(_cfg(track_points=0)).eval(), [batch], 8, 8, None, None)

@@ -17,6 +17,7 @@ import torch
 
 from egoworld.evaluate.metrics import psnr, ssim
 from egoworld.evaluate.probe import MLPProbe, RidgeProbe, rmse_by_group
+from egoworld.evaluate.tracking import TRACK_HORIZON, clip_errors, summarise
 from egoworld.model import WorldModel
 from egoworld.train.data import collate
 
@@ -78,7 +79,8 @@ def fit_probe(model: WorldModel, bs: list[dict[str, torch.Tensor]], targets: Any
 def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]], context: int, horizon: int,
                     probe: RidgeProbe | MLPProbe | None, targets: Any, copy_last: bool = False,
                     clips: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
-    """Per-horizon means (lists of length ``horizon``) of psnr, ssim and probe RMSE per group.
+    """Per-horizon means (lists of length ``horizon``) of psnr, ssim and probe RMSE per group; for a model
+    with tracked points on clips with a tracker, also ``tracked_object`` (``tracking.summarise``).
 
     ``copy_last``: score the copy-last baseline instead (frames: the last context frame; probe:
     ``model``'s probe on its last filtered state). ``clips``, when given, receives the per-clip
@@ -87,6 +89,8 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
     """
     C, H = context, horizon
     acc: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
+    track_h = min(H, TRACK_HORIZON)
+    tracked: list[tuple[torch.Tensor, torch.Tensor]] = []
     for b in bs:
         real = b["image"][:, C:C + H]
         act, valid = b["action"][:, :C - 1 + H], b["action_valid"][:, :C - 1 + H]
@@ -102,6 +106,9 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
         else:
             pred, _, states = model.predict(b["image"][:, :C], act, valid=valid, state=b.get("state"), objects=b.get("objects"))
             feats = states.feat()
+            te = clip_errors(model, states.b, b, C, track_h)
+            if te is not None:
+                tracked.append(te)
         acc["psnr"].append(psnr(pred, real))
         acc["ssim"].append(ssim(pred, real))
         if probe is not None and feats is not None:
@@ -118,6 +125,8 @@ def rollout_metrics(model: WorldModel | None, bs: list[dict[str, torch.Tensor]],
         eps = [b["episode_index"] if b["episode_index"].dim() == 1 else b["episode_index"][:, 0] for b in bs]
         clips["episode"] = torch.cat(eps)
     out["n_clips"] = int(sum(len(b["image"]) for b in bs))
+    if tracked:
+        out["tracked_object"] = summarise(torch.cat([e for e, _ in tracked]), torch.cat([m for _, m in tracked]), track_h)
     return out
 
 

@@ -135,7 +135,7 @@ def write_html(result: dict[str, Any], out: Path, figures: list[Path], videos: l
             parts.append(f"<p>beats both baselines at every horizon ≥ 2: <b>{beats.get('all_horizons_ge_2')}</b></p>")
             if res.get("paired"):
                 parts.append(_paired_table(res["paired"]))
-            tr = res.get("tracked_object")
+            tr = res["model"].get("tracked_object")
             if tr:
                 mv, st = tr["moved"], tr["still"]
                 parts.append(f"<p>tracked object after {tr['horizon']} imagined steps: where it moved more than "

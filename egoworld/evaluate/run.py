@@ -15,7 +15,6 @@ from typing import Any, Callable
 from egoworld import runs
 from egoworld._atomic import write_json
 from egoworld.evaluate.counterfactual import sim_counterfactual, synthetic_counterfactual
-from egoworld.evaluate.tracking import tracked_error
 from egoworld.evaluate.openloop import (
     HORIZONS,
     at_horizons,
@@ -29,8 +28,6 @@ from egoworld.evaluate.openloop import (
 from egoworld.evaluate.report import plot_curves, write_html, write_video
 from egoworld.evaluate.truth import Targets
 from egoworld.train.data import open_clips
-
-TRACK_HORIZON = 8  # imagined steps the tracked-object error is read after (a planner looks 12 frames ahead)
 
 
 def _beats(res: dict[str, Any]) -> dict[str, Any]:
@@ -131,9 +128,8 @@ def evaluate(run: str | Path, data: str, blind: str | Path | None = None, compar
         clips["copy_last"] = {}
         res["copy_last"] = rollout_metrics(model, bs, C, horizon, probes["model"], split_targets, copy_last=True,
                                            clips=clips["copy_last"])
-        tracked = tracked_error(model, bs, C, min(horizon, TRACK_HORIZON))
+        tracked = res["model"].get("tracked_object")
         if tracked:
-            res["tracked_object"] = tracked
             mv, st = tracked["moved"], tracked["still"]
             echo(f"{split}: tracked object after {tracked['horizon']} imagined steps — moved clips {mv['n']}: "
                  f"{mv['median_m']} m off (stays put: {mv['stays_put_m']} m); still clips {st['n']}: drift {st['median_drift_m']} m")
