@@ -1,8 +1,13 @@
-"""What several benchmarks share: a cached simulated capture, and a model config seeded the same way."""
+"""What several benchmarks share: a cached simulated capture, a model config seeded the same way, and the
+simulator's step + render timed on a recorded session (the baseline imagination is measured against)."""
 from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TASKS = ["push", "open_drawer", "pick_place", "stack"]
@@ -39,3 +44,36 @@ def model_config(a: argparse.Namespace):
         torch.set_num_threads(a.threads or cfg.threads)
     torch.manual_seed(0)
     return cfg
+
+
+@contextmanager
+def sim_step_timer(size: int) -> Iterator[Callable[[], float]]:
+    """A 3 s pick_place session captured at ``size``² into a temporary folder, its simulator loaded: yields a
+    function that replays up to 60 recorded controls from the first state and returns seconds per step +
+    render. The folder and the simulator are gone afterwards."""
+    from egoworld.capture.sim.record import SessionConfig, capture_session
+    from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
+
+    tmp = Path(tempfile.mkdtemp())
+    sim = None
+    try:
+        scfg = SessionConfig(index=0, seed=0, place=0, person=0, task="pick_place", seconds=3.0, width=size, height=size)
+        path = capture_session(tmp, scfg)
+        sim, _ = load_simulator(path)
+        states, controls = recorded_states(path), recorded_controls(path)
+
+        def seconds_per_step() -> float:
+            sim.set_state(states[0])
+            sim.render()
+            n = min(60, len(controls))
+            t0 = time.perf_counter()
+            for c in controls[:n]:
+                sim.step(c)
+                sim.render()
+            return (time.perf_counter() - t0) / n
+
+        yield seconds_per_step
+    finally:
+        if sim is not None:
+            sim.close()
+        shutil.rmtree(tmp, ignore_errors=True)

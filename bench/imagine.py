@@ -15,22 +15,13 @@ per state across 64–4096.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
-from common import model_config
-from egoworld.capture.sim.record import SessionConfig, capture_session
-from egoworld.capture.sim.replay import (
-    load_simulator,
-    recorded_controls,
-    recorded_states,
-)
+from common import model_config, sim_step_timer
 from egoworld.model import Noise, WorldModel
 
 
@@ -73,23 +64,7 @@ def main() -> None:
                     model.cont_head(f)
         return fn
 
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        scfg = SessionConfig(index=0, seed=0, place=0, person=0, task="pick_place", seconds=3.0, width=a.size, height=a.size)
-        path = capture_session(tmp, scfg)
-        sim, _ = load_simulator(path)
-        states, controls = recorded_states(path), recorded_controls(path)
-
-        def sim_fn() -> float:
-            sim.set_state(states[0])
-            sim.render()
-            n = min(60, len(controls))
-            t0 = time.perf_counter()
-            for c in controls[:n]:
-                sim.step(c)
-                sim.render()
-            return (time.perf_counter() - t0) / n
-
+    with sim_step_timer(a.size) as sim_fn:
         jobs = [(None, False)] + [(B, h) for B in batches for h in (False, True)]
         fns = {(B, h): step_fn(B, h) for B, h in jobs if B}
         rounds = []
@@ -104,9 +79,6 @@ def main() -> None:
             print(f"round {r + 1}: MuJoCo step+render {t['sim'] * 1e3:.2f} ms; "
                   + ", ".join(f"B={B}{' +heads' if h else ''} {t[(B, h)] / B * 1e6:.2f} µs/state"
                               for B, h in jobs if B), flush=True)
-        sim.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\npreset {cfg.preset} at {a.size}², {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"{torch.get_num_threads()} torch threads; MuJoCo step+render {statistics.median(r['sim'] for r in rounds) * 1e3:.2f} ms "

@@ -12,17 +12,12 @@ stepping and rendering the real scene.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 import egoworld.capture.sim  # noqa: F401  (off-screen GL backend before mujoco loads)
-from common import model_config
-from egoworld.capture.sim.record import SessionConfig, capture_session
-from egoworld.capture.sim.replay import load_simulator, recorded_controls, recorded_states
+from common import model_config, sim_step_timer
 from egoworld.model import Noise, WorldModel, world_model_loss
 from egoworld.model.rssm import State
 from egoworld.train.data import collate
@@ -80,23 +75,8 @@ def main() -> None:
                 lambda s=s, act=act, ref=ref, rot=rot: model.decode(model.rssm.img_step(s, act).feat()[:, None], ref, rot), 50)
 
     # --- the simulator, same resolution ---
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        scfg = SessionConfig(index=0, seed=0, place=0, person=0, task="pick_place", seconds=3.0, width=a.size, height=a.size)
-        path = capture_session(tmp, scfg)
-        sim, _ = load_simulator(path)
-        states, controls = recorded_states(path), recorded_controls(path)
-        sim.set_state(states[0])
-        sim.render()
-        n = min(60, len(controls))
-        t0 = time.perf_counter()
-        for c in controls[:n]:
-            sim.step(c)
-            sim.render()
-        t_sim = (time.perf_counter() - t0) / n
-        sim.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with sim_step_timer(a.size) as sim_fn:
+        t_sim = sim_fn()
 
     frames = cfg.batch_size * cfg.seq_len
     print(f"preset {cfg.preset} at {a.size}x{a.size}, batch {cfg.batch_size} x {cfg.seq_len} frames, "
