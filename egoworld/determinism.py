@@ -6,6 +6,9 @@ before — a simulated session's video changed with the session rendered before 
 re-encoded real clip with whatever ran earlier in the process. glibc's ``M_PERTURB`` fills every block
 ``malloc`` hands out with one byte, so what such a read finds is the same in every process and on every
 machine. Linux/glibc only; elsewhere nothing is set (and such reads stay as the platform leaves them).
+The simulator turns it on when it loads (the GL stack's reads come from memory allocated all along the
+capture) and ``VideoWriter`` before its encoder exists; a process that only reads video or trains keeps
+glibc's default (filling every block costs time on those paths).
 """
 from __future__ import annotations
 
@@ -26,5 +29,3 @@ def fill_heap() -> bool:
     except (OSError, AttributeError):
         return False
 
-
-HEAP_FILLED = fill_heap()

@@ -1,8 +1,8 @@
 """H.264 video with per-frame presentation timestamps, via PyAV; and the frame a model sees.
 
 The PTS is the camera clock: a dropped frame is a gap in PTS, never a re-timed frame. Encoding is
-single-threaded, and the heap filled (``egoworld.determinism``: x264 reads memory it never wrote), so
-that the same frames always give the same bytes. ``to_model_frame`` scales a
+single-threaded, and the heap filled from the first writer on (``egoworld.determinism``: x264 reads memory
+it never wrote), so that the same frames always give the same bytes; reading video leaves the heap alone. ``to_model_frame`` scales a
 live frame to a model's image size with the same filter the loader scales video with.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from egoworld._atomic import atomic_path
-from egoworld.determinism import HEAP_FILLED  # noqa: F401  (before the first encoder exists)
+from egoworld.determinism import fill_heap
 
 TIME_BASE = Fraction(1, 90000)  # the MPEG clock; 30 fps → 3000 ticks per frame
 
@@ -36,6 +36,7 @@ class VideoWriter:
     """Write RGB frames with explicit timestamps (ns on the camera clock) to an H.264 mp4, atomically."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 18) -> None:
+        fill_heap()  # before the encoder allocates anything it will read unwritten (egoworld.determinism)
         self.path = Path(path)
         self._ctx = atomic_path(self.path, ".mp4")
         self._tmp = self._ctx.__enter__()

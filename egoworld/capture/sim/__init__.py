@@ -15,7 +15,7 @@ same process, by up to 50 grey levels).
 """
 import os
 
-from egoworld.determinism import HEAP_FILLED  # noqa: F401  (before any GL context or encoder exists)
+from egoworld.determinism import fill_heap
 
 RENDER_PIN = {
     "GALLIUM_OVERRIDE_CPU_CAPS": "sse4.1",  # no AVX/AVX2/FMA/AVX-512 code paths, whatever the CPU has
@@ -27,3 +27,4 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 if os.environ.get("EGOWORLD_RENDER_NATIVE") != "1":
     os.environ.update(RENDER_PIN)
+fill_heap()  # before any GL context exists (egoworld.determinism; a no-op under EGOWORLD_RENDER_NATIVE=1)
