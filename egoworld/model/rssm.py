@@ -143,13 +143,11 @@ class RSSM(nn.Module):
         parts = [prev.z.flatten(-2)] + ([prev.b] if self.body_net is not None else []) + [action]
         return self.gru(self.img_in(torch.cat(parts, -1)), prev.h)
 
-    def contact_shift(self, b: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def contact_shift(self, b: torch.Tensor, action: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """How far each tracked point moves with the hands (…, P, 3), metres in the head frame of the last step:
-        Σ over hands of gate(point, hand) × the wrist's move (module doc). Zero without a contact step."""
+        Σ over hands of gate(point, hand) × the wrist's move (module doc). ``action`` normalised, ``raw`` the
+        same in metres and radians (the kinematic step has it already)."""
         P = self.cfg.track_points
-        if self.contact_net is None:
-            return b.new_zeros(b.shape[:-1] + (P, 3))
-        raw = action * self.act_std + self.act_mean
         pts = b[..., BODY_DIM:BODY_DIM + 3 * P].unflatten(-1, (P, 3))  # (…, P, 3) / EGO_POS_SCALE
         which = torch.eye(P, dtype=b.dtype, device=b.device).expand(b.shape[:-1] + (P, P))
         shift = 0.0
@@ -167,8 +165,8 @@ class RSSM(nn.Module):
         """The body (…, 9 + 3·points) after a normalised action (…, A), as the action defines the motion (module doc)."""
         if self.cfg.action_blind:
             return b
-        shift = self.contact_shift(b, action) if self.cfg.track_points else None
         raw = action * self.act_std + self.act_mean
+        shift = self.contact_shift(b, action, raw) if self.contact_net is not None else None
         head = raw[..., HEAD]
         rot = axis_angle_matrix(head[..., 3:6])
         out = []
@@ -179,7 +177,10 @@ class RSSM(nn.Module):
         out.append((b[..., 6:9].unsqueeze(-2) @ rot).squeeze(-2))
         for k in range(self.cfg.track_points):  # a tracked point stays where it is in the world until touched
             c = BODY_DIM + 3 * k
-            p = b[..., c:c + 3] * EGO_POS_SCALE + shift[..., k, :] - head[..., 0:3]
+            p = b[..., c:c + 3] * EGO_POS_SCALE
+            if shift is not None:  # moved by the hands first, in the last step's head frame (contact_shift)
+                p = p + shift[..., k, :]
+            p = p - head[..., 0:3]
             out.append((p.unsqueeze(-2) @ rot).squeeze(-2) / EGO_POS_SCALE)
         return torch.cat(out, -1)
 
