@@ -128,8 +128,6 @@ def test_known_shifts_on_the_real_hero5(data: Path) -> None:
     assert r["drift_range_ppm"] <= 50.0
 
 
-@pytest.mark.xfail(strict=True, reason="5 of 10 shifts come back one IMU sample (3.084 ms) off: median 1.54 ms "
-                   "since the re-encoded clip no longer depends on the heap (docs/sync.md)")
 def test_known_shifts_on_the_real_hero5_have_a_median_error_of_at_most_1ms(data: Path) -> None:
     errs, r = _known_shift_errors(data)
     assert np.median(errs) <= 1.0, r["rows"]

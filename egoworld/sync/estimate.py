@@ -252,25 +252,32 @@ def _residuals(p: _Pairs, ev: list[RotationEvidence], offset: np.ndarray, drift:
 
 
 def _ncc(p: _Pairs, ev: list[RotationEvidence], lags: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation of video and stream rates at each lag (mean removed)."""
+    """Normalised cross-correlation of video and stream rates at each lag (weighted means removed).
+
+    A pair counts fully once the stream covers it by one pair duration, and its weight ramps to 0
+    as it slides off the stream's ends. With a hard in/out mask the correlation jumps wherever a
+    pair crosses an end, and when the motion runs up to the end of the video (the real HERO5 pan)
+    such a jump can be the highest point: the peak then sits on the crossing, not on the motion,
+    and a search lands on it or not depending on where it starts (one IMU-sample-sized error in
+    half the known shifts). Continuous in the lag, the peak moves exactly with a shift.
+    """
     scores = np.zeros(len(lags))
     total = np.zeros(len(lags))
     kt, _, i1 = _knots(p.t0, p.t1)  # consecutive pairs share a frame: each frame time once
+    ramp = float(np.median(p.t1 - p.t0))
     for e in ev:
         s0 = p.t0[None, :] + lags[:, None]
         s1 = p.t1[None, :] + lags[:, None]
         c = e.at(kt[None, :] + lags[:, None])
         pred = np.take(np.diff(c, axis=1), i1 - 1, axis=1) / (p.t1 - p.t0)[None, :, None]
         lo, hi = e.span
-        ok = ((s0 >= lo) & (s1 <= hi))[..., None]
-        n = np.maximum(ok.sum(1), 1)
-        v = np.where(ok, p.rate[None], 0.0)
-        w = np.where(ok, pred, 0.0)
-        v = np.where(ok, v - v.sum(1, keepdims=True) / n[:, None], 0.0)
-        w = np.where(ok, w - w.sum(1, keepdims=True) / n[:, None], 0.0)
-        num = np.sum(v * w, axis=(1, 2))
-        den = np.sqrt(np.sum(v * v, axis=(1, 2)) * np.sum(w * w, axis=(1, 2)))
-        cover = ok[..., 0].mean(1)
+        w = (np.clip((s0 - lo) / ramp, 0.0, 1.0) * np.clip((hi - s1) / ramp, 0.0, 1.0))[..., None]
+        n = np.maximum(w.sum(1), 1e-12)[:, None]
+        v = p.rate[None] - (w * p.rate[None]).sum(1, keepdims=True) / n
+        g = pred - (w * pred).sum(1, keepdims=True) / n
+        num = np.sum(w * v * g, axis=(1, 2))
+        den = np.sqrt(np.sum(w * v * v, axis=(1, 2)) * np.sum(w * g * g, axis=(1, 2)))
+        cover = w[..., 0].mean(1)
         scores += np.where(den > 0, num / np.maximum(den, 1e-12), 0.0) * cover
         total += cover
     return scores / np.maximum(total, 1e-12)
