@@ -143,6 +143,16 @@ def test_a_store_merged_into_one_file_reads_as_the_original(store: Path, tmp_pat
         for i in np.random.default_rng(1).permutation(len(a)):
             x, y = a[int(i)], b[int(i)]
             assert all(torch.equal(x[k], y[k]) for k in x), (cache, int(i))
+    # the dream's start reader (columns and frames of one episode) reads the same episode from either layout
+    from egoworld.imagine.dream import WindowReader
+
+    ra, rb = WindowReader(open_store(store), 32), WindowReader(m, 32)
+    for ep in range(len(m.episodes)):
+        ca, cb = ra.episode(ep), rb.episode(ep)
+        assert all(np.array_equal(ca[k], cb[k], equal_nan=True) for k in ca), ep
+        assert np.array_equal(ra.frames(ep, 2, 5), rb.frames(ep, 2, 5)), ep
+    ra.close()
+    rb.close()
     # rows that do not add up are still an error naming the file (a whole episode's rows dropped)
     t = pq.read_table(merged / "data/chunk-000/file-000.parquet")
     keep = pa.array(t.column("episode_index").to_numpy() != 1)

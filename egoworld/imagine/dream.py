@@ -132,12 +132,11 @@ class Starts:
 
 
 def _episode_columns(store: Any, ep: int) -> dict[str, np.ndarray]:
-    import pyarrow.parquet as pq
-
+    """One episode's columns, as arrays (its own rows also where a file holds several episodes)."""
     from egoworld.dataset.layout import OBJECTS_KEY
 
-    t = pq.read_table(store.data_file(ep), columns=["action", "action_valid", "observation.state"]
-                      + (["next.success"] if store.has_labels else []) + ([OBJECTS_KEY] if store.has_objects else []))
+    t = store.read_data([ep], ["action", "action_valid", "observation.state"]
+                        + (["next.success"] if store.has_labels else []) + ([OBJECTS_KEY] if store.has_objects else []))[ep]
     n = t.num_rows
     out = {"action": np.asarray(t.column("action").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1),
            "action_valid": t.column("action_valid").to_numpy(zero_copy_only=False).astype(bool),
@@ -199,7 +198,8 @@ class WindowReader:
 
     def frames(self, ep: int, start: int, stop: int) -> np.ndarray:
         if ep not in self._readers:
-            self._readers[ep] = self._VideoReader(self.store.video_file(ep), self.store.fps, self.size)
+            self._readers[ep] = self._VideoReader(self.store.video_file(ep), self.store.fps, self.size,
+                                                  start_s=self.store.video_start(ep))
             self._frames[ep] = {}
         cache = self._frames[ep]
         if any(i not in cache for i in range(start, stop)):
