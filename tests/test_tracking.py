@@ -198,6 +198,28 @@ def test_the_contact_step_moves_a_point_with_the_hand_only_as_far_as_its_gate_op
     assert float(model.rssm.contact_net[-1].weight.grad.abs().sum()) > 0  # (the layers below start at zero gradient)
 
 
+def test_contact_directions_push_along_the_normal_only_into_the_point_and_slide_toward_the_other() -> None:
+    """``contact_dirs``: the normal gate moves a point by the part of the wrist's move that goes into it (a
+    hand pulling away leaves it), the line gate by the part along the way to the other tracked point."""
+    torch.manual_seed(0)
+    model = WorldModel(_cfg().replace(contact=True, contact_dirs=True))
+
+    def shift(move: float, gates: tuple[float, float, float]) -> torch.Tensor:
+        b, act = _body_at_point(model, move)
+        b[0, 9:12] = (torch.tensor([0.0, 0.0, 0.4]) + torch.tensor([0.03, 0.04, 0.0])) / EGO_POS_SCALE  # n = (0.6, 0.8, 0)
+        b[0, 12:15] = b[0, 9:12] + torch.tensor([0.0, 0.0, -0.2]) / EGO_POS_SCALE  # u = (0, 0, −1)
+        with torch.no_grad():
+            model.rssm.contact_net[-1].weight.zero_()
+            model.rssm.contact_net[-1].bias.copy_(torch.tensor(gates))
+        return (model.rssm.kinematics(b, act)[0, 9:12] - b[0, 9:12]) * EGO_POS_SCALE
+
+    into = shift(0.03, (-30.0, 30.0, -30.0))
+    assert torch.allclose(into, 0.03 * 0.6 * torch.tensor([0.6, 0.8, 0.0]), atol=1e-6)  # (d·n) n
+    assert torch.allclose(shift(-0.03, (-30.0, 30.0, -30.0)), torch.zeros(3), atol=1e-6)  # pulling away: stays
+    assert torch.allclose(shift(0.03, (-30.0, -30.0, 30.0)), torch.zeros(3), atol=1e-6)  # d ⟂ u: no slide
+    assert torch.allclose(shift(0.03, (30.0, -30.0, -30.0)), torch.tensor([0.03, 0.0, 0.0]), atol=1e-6)  # held: all of d
+
+
 def test_frames_where_a_tracked_point_moves_weigh_more_in_the_body_loss() -> None:
     model = WorldModel(_cfg().replace(track_motion_weight=4.0))
     state = torch.zeros(1, 4, 21)

@@ -41,6 +41,7 @@ class Config:
     body_drop: float = 0.1  # in training, hide the sensed body on this share of frames (tracking drops out; callers may lack it)
     track_points: int = 0  # tracked points the body part also carries (observation.objects: the task's object, its goal), in the head frame
     contact: bool = False  # tracked points follow a hand through a learned contact gate (rssm.py); needs track_points
+    contact_dirs: bool = False  # the contact step also gates the move's part along the contact normal and toward the other point
     track_motion_weight: float = 0.0  # extra body-loss weight on a tracked point's frames where it moved in the world (contact is rare)
     head_layers: int = 1
     unimix: float = 0.01  # mix 1 % uniform into every categorical (DreamerV3)
@@ -108,10 +109,10 @@ class Config:
         names = {f.name for f in dataclasses.fields(cls)}
         # Heads added later are off in configs written before they existed: such models have none.
         for name in ("ego_scale", "scene_scale", "body_state", "body_drop", "body_scale", "overshoot_reward_scale",
-                     "contact", "track_motion_weight"):
+                     "contact", "contact_dirs", "track_motion_weight"):
             if name not in d:
                 d = {**d, name: 0}
-        d = {**d, "body_state": bool(d["body_state"]), "contact": bool(d["contact"]), "reward_heads": int(d.get("reward_heads", 1)),
+        d = {**d, "body_state": bool(d["body_state"]), "contact": bool(d["contact"]), "contact_dirs": bool(d["contact_dirs"]), "reward_heads": int(d.get("reward_heads", 1)),
              "track_points": int(d.get("track_points", 0))}
         unknown = set(d) - names
         if unknown:

@@ -38,6 +38,14 @@ a point follows the hand that touches or holds it (pushed, carried, a handle pul
 near closed (objects stay put). With it, f moves the body's own part only: left to correct the points
 too, f made still objects drift (7 cm over 8 imagined steps on validation clips, against 0.3 cm for the
 gate alone, which also placed moved objects 4.7 cm off where "they stay put" is 8.5 cm off).
+
+Contact directions (``contact_dirs``): one gate moves a point along the hand's whole move, so a hand
+that touched an object and pulls back drags it along, and a drawer handle follows a sideways move. A
+pushed object moves with the part of the move that goes into it, a handle along its rail. With three
+gates per (point, hand) the step is g₁·d + g₂·max(d·n, 0)·n + g₃·(d·u)·u: n the unit offset from the
+wrist to the point (the contact normal: a push only pushes, pulling needs a grip, which is g₁'s), u the
+unit offset from the point to the other tracked points (for the task's object, toward its goal: the
+way a drawer slides, either way). The two projections are features of the gates too.
 """
 
 from __future__ import annotations
@@ -53,9 +61,15 @@ from egoworld.model.config import BODY_DIM, Config
 from egoworld.model.nets import EGO_POS_SCALE, Noise, axis_angle_matrix, mode_onehot, sample_onehot, unimix_probs
 
 FIELDS = ("h", "z", "probs", "b")
+
 CONTACT_HIDDEN = 64
 CONTACT_GATE_INIT = -3.0  # sigmoid(-3) ≈ 0.05: a point barely follows a hand until the data says it does
 CONTACT_MOVE_SCALE = 0.06  # metres: the control's per-frame wrist limit, so the move feature is O(1)
+
+
+def _unit(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """v / |v| along the last axis (0 where v is 0)."""
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
 @dataclass
@@ -120,9 +134,10 @@ class RSSM(nn.Module):
         if cfg.contact and cfg.track_points and body:
             # Per (point, hand): [offset wrist − point (3), its length (1), the wrist's move (3), the hand's
             # normalised action, which point (one-hot)] → the gate's logit.
-            width = 7 + HAND_DIM + cfg.track_points
+            # With directions: also d·n and d·u (module doc), and three gates out.
+            width = 7 + HAND_DIM + cfg.track_points + (2 if cfg.contact_dirs else 0)
             self.contact_net = nn.Sequential(nn.Linear(width, CONTACT_HIDDEN), nn.SiLU(), nn.Linear(CONTACT_HIDDEN, CONTACT_HIDDEN),
-                                             nn.SiLU(), nn.Linear(CONTACT_HIDDEN, 1))
+                                             nn.SiLU(), nn.Linear(CONTACT_HIDDEN, 3 if cfg.contact_dirs else 1))
             nn.init.zeros_(self.contact_net[-1].weight)
             nn.init.constant_(self.contact_net[-1].bias, CONTACT_GATE_INIT)
         # The dataset's action statistics (the owner, ``WorldModel``, keeps the saved copy and fills these):
@@ -150,15 +165,26 @@ class RSSM(nn.Module):
         P = self.cfg.track_points
         pts = b[..., BODY_DIM:BODY_DIM + 3 * P].unflatten(-1, (P, 3))  # (…, P, 3) / EGO_POS_SCALE
         which = torch.eye(P, dtype=b.dtype, device=b.device).expand(b.shape[:-1] + (P, P))
+        dirs = self.cfg.contact_dirs
+        if dirs:  # u: each point toward the mean of the others (its goal, for the task's object)
+            others = (pts.sum(-2, keepdim=True) - pts) / max(P - 1, 1)
+            u = _unit(others - pts) if P > 1 else torch.zeros_like(pts)
         shift = 0.0
         for side in (0, 1):
             wrist = b[..., 3 * side:3 * side + 3].unsqueeze(-2)
-            d = raw[..., hand_slice(side)][..., 0:3]  # metres, the head frame of the last step
+            d = raw[..., hand_slice(side)][..., 0:3].unsqueeze(-2).expand(pts.shape)  # metres, the last step's head frame
             off = wrist - pts
-            feats = torch.cat([off, off.norm(dim=-1, keepdim=True), (d / CONTACT_MOVE_SCALE).unsqueeze(-2).expand(off.shape),
-                               action[..., hand_slice(side)].unsqueeze(-2).expand(off.shape[:-1] + (HAND_DIM,)), which], -1)
-            gate = torch.sigmoid(self.contact_net(feats))  # (…, P, 1)
-            shift = shift + gate * d.unsqueeze(-2)
+            parts = [off, off.norm(dim=-1, keepdim=True), d / CONTACT_MOVE_SCALE,
+                     action[..., hand_slice(side)].unsqueeze(-2).expand(off.shape[:-1] + (HAND_DIM,)), which]
+            if dirs:
+                n = _unit(-off)  # wrist → point
+                dn, du = (d * n).sum(-1, keepdim=True), (d * u).sum(-1, keepdim=True)
+                parts += [dn / CONTACT_MOVE_SCALE, du / CONTACT_MOVE_SCALE]
+            gate = torch.sigmoid(self.contact_net(torch.cat(parts, -1)))  # (…, P, 1 or 3)
+            if dirs:
+                shift = shift + gate[..., 0:1] * d + gate[..., 1:2] * dn.clamp_min(0.0) * n + gate[..., 2:3] * du * u
+            else:
+                shift = shift + gate * d
         return shift
 
     def kinematics(self, b: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
