@@ -153,6 +153,12 @@ def test_a_store_merged_into_one_file_reads_as_the_original(store: Path, tmp_pat
         assert np.array_equal(ra.frames(ep, 2, 5), rb.frames(ep, 2, 5)), ep
     ra.close()
     rb.close()
+    # the audit reads each episode's own rows and finds the shared files whole (store_files "ok")
+    from egoworld.audit.audit import run_audit
+
+    au, am = run_audit(store), run_audit(merged)
+    assert am["_motion_samples"] == au["_motion_samples"] and am["coverage"]["behaviour"] == au["coverage"]["behaviour"]
+    assert [r["store_files"] for r in am["rights"]] == [r["store_files"] for r in au["rights"]] == ["ok"] * len(au["rights"])
     # rows that do not add up are still an error naming the file (a whole episode's rows dropped)
     t = pq.read_table(merged / "data/chunk-000/file-000.parquet")
     keep = pa.array(t.column("episode_index").to_numpy() != 1)

@@ -47,10 +47,11 @@ def _entropy(counts: dict[str, float]) -> dict:
             "balance_min_over_max": round(float(vals.min() / vals.max()), 4) if vals.max() > 0 else 0.0}
 
 
-def motion_part(data_file: Path, fps: float) -> dict[str, list[float]]:
-    """One episode's head speed (m/s), head turn rate (rad/s) and wrist speed (m/s) over valid actions."""
+def motion_part(data_file: Path, ep: int, fps: float) -> dict[str, list[float]]:
+    """One episode's head speed (m/s), head turn rate (rad/s) and wrist speed (m/s) over valid actions
+    (its own rows: a file may hold several episodes)."""
     try:
-        t = pq.read_table(data_file, columns=["action", "action_valid"])
+        t = pq.read_table(data_file, columns=["action", "action_valid"], filters=[("episode_index", "=", ep)])
     except (pa.ArrowException, OSError) as e:
         raise DatasetError(data_file, f"not a readable parquet file (truncated or corrupt?): {e}") from e
     a = np.asarray(t.column("action").combine_chunks().flatten(), np.float64).reshape(-1, ACTION_DIM)
@@ -67,7 +68,7 @@ def _motion(store: Store, fps: float, parts: list[dict] | None = None) -> dict:
     """Per task: the ``motion_part``s of its episodes, in episode order."""
     rows = store.episode_rows()
     if parts is None:
-        parts = [motion_part(store.data_file(row["episode_index"]), fps) for row in rows]
+        parts = [motion_part(store.data_file(row["episode_index"]), row["episode_index"], fps) for row in rows]
     out: dict[str, dict[str, list[float]]] = {}
     for row, part in zip(rows, parts):
         d = out.setdefault(row["task_id"], {"head_speed": [], "head_turn": [], "wrist_speed": []})
@@ -118,13 +119,14 @@ def session_facts(root: str, session: dict, episode: dict | None, has_labels: bo
     if episode is not None:
         data, video = Path(episode["data_file"]), Path(episode["video_file"])
         try:
-            facts["motion"] = motion_part(data, fps)
+            facts["motion"] = motion_part(data, episode["episode_index"], fps)
         except DatasetError as e:
             facts["data_error"] = (str(e.path), e.problem)
             return facts
         facts["behaviour"] = episode_part(data, episode["episode_index"], has_labels, episode["has_reward"],
                                           locate_session(root_path, session))
-        facts["damaged"] = episode_problem(data, video, episode["length"])
+        facts["damaged"] = episode_problem(data, video, episode.get("data_rows", episode["length"]),
+                                           episode.get("video_frames"), episode.get("data_eps"), episode.get("video_eps"))
     try:
         facts["live"] = live_consent(session, root_path)
     except DatasetError as e:
@@ -139,8 +141,8 @@ def _gather_facts(store: Store, fps: float, ray: str | None) -> tuple[list[dict]
     episodes = {}
     for row in rows:
         ep = row["episode_index"]
-        episodes[ep] = {"episode_index": ep, "data_file": str(store.data_file(ep)), "video_file": str(store.video_file(ep)),
-                        "length": int(row["length"]), "has_reward": row.get("has_reward", True)}
+        episodes[ep] = {"episode_index": ep, **store.file_expectations(ep), "length": int(row["length"]),
+                        "has_reward": row.get("has_reward", True)}
     jobs = [(str(store.root), s, episodes.get(s.get("episode_index")) if s.get("episode_index") is not None else None,
              store.has_labels, fps) for s in store.sessions]
     if ray is not None:

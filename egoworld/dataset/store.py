@@ -148,12 +148,19 @@ class Store:
     def episode_problem(self, episode_index: int) -> str | None:
         """Why an episode's stored files cannot be handed out (``episode_problem``); None when they look whole.
         A file may hold several episodes back to back (LeRobot's merge): it must hold all of theirs."""
+        f = self.file_expectations(episode_index)
+        return episode_problem(Path(f["data_file"]), Path(f["video_file"]), f["data_rows"], f["video_frames"],
+                               f["data_eps"], f["video_eps"])
+
+    def file_expectations(self, episode_index: int) -> dict:
+        """The episode's files, the episodes sharing each, and the rows / frames each must hold in all
+        (what ``episode_problem`` checks them against; plain values, to send to a cluster task)."""
         lengths = self.episodes.column("length").to_pylist()
         data, video = self.data_file(episode_index), self.video_file(episode_index)
         data_eps = [e for e, f in enumerate(self._files()["data"]) if e == episode_index or f == data]
         video_eps = [e for e, f in enumerate(self._files()["video"]) if e == episode_index or f == video]
-        return episode_problem(data, video, sum(lengths[e] for e in data_eps), sum(lengths[e] for e in video_eps),
-                               data_eps, video_eps)
+        return {"data_file": str(data), "video_file": str(video), "data_eps": data_eps, "video_eps": video_eps,
+                "data_rows": int(sum(lengths[e] for e in data_eps)), "video_frames": int(sum(lengths[e] for e in video_eps))}
 
     def stat(self, feature: str, key: str) -> np.ndarray:
         return np.asarray(self.stats[feature][key], dtype=np.float64)
