@@ -25,6 +25,7 @@ from egoworld.audit.cli import register as register_audit
 from egoworld.capture.cli import register as register_capture
 from egoworld.capture.importers.cli import register as register_import
 from egoworld.dataset.cli import register as register_dataset
+from egoworld.evaluate.cli import approach_value
 from egoworld.evaluate.cli import register as register_evaluate
 from egoworld.imagine.cli import register as register_imagine
 from egoworld.play.cli import register as register_play
@@ -111,13 +112,13 @@ def improve_command(
     eval_episodes: int = typer.Option(6, min=1, help="Closed-loop episodes per round, the same starts every round."),
     track: float = typer.Option(0.0, min=0.0, help="Plan by the imagined tracked object (as `egoworld plan --track`)."),
     progress: float = typer.Option(1.0, min=0.0, help="Weight of the reward head's progress in the planner's cost."),
-    approach: float = typer.Option(0.0, min=0.0, help="With --track: metres behind the object the hand is drawn to (as `egoworld plan --approach`)."),
+    approach: str = typer.Option("0", help="With --track: metres behind the object the hand is drawn to, or per task as push=0.05 (as `egoworld plan --approach`)."),
     seed: int = typer.Option(0),
 ) -> None:
     """The interaction loop: the planner acts in the simulator, its sessions join the store, the model is fine-tuned."""
     from egoworld.improve import ImproveConfig, improve as run_improve
 
-    objective = {k: v for k, v in dict(track=track, approach=approach).items() if v} | ({"progress": progress} if progress != 1.0 else {})
+    objective = {k: v for k, v in dict(track=track, approach=approach_value(approach)).items() if v} | ({"progress": progress} if progress != 1.0 else {})
     cfg = ImproveConfig(task=task, rounds=rounds, sessions=sessions, seconds=seconds, start=start, noise=noise, steps=steps,
                         eval_episodes=eval_episodes, objective=objective, seed=seed)
     try:

@@ -67,7 +67,7 @@ def planner_agent(model: Any, context: int, planner_cfg: Any, noise: float, key:
 
     def act(episode: Any) -> Iterator[np.ndarray]:
         env = _RigEnv(episode, person)
-        policy = PlannerPolicy(planner_cfg, world_model_cost(model, context, Objective(**(objective or {}))))
+        policy = PlannerPolicy(planner_cfg, world_model_cost(model, context, Objective(**(objective or {})).for_task(env.task_name)))
         rng = np.random.default_rng([key, 7])
         obs = env.obs()
         policy.reset(env, obs, key)

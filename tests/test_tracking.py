@@ -140,6 +140,15 @@ def test_the_track_cost_is_hand_to_object_plus_object_to_goal() -> None:
     controls[1, :, 13:16] = [0.0, -0.01, 0.0]  # ... and up, away from it
     c = imagined_cost(model, start, controls, 1.0, Objective(progress=0.0, track=1.0))
     assert c[0] < c[1]
+    # a per-task approach (`--approach push=0.05`): push's hand drawn behind the object, the others' to it
+    per_task = Objective(progress=0.0, track=1.0, approach=Objective.parse_approach("push=0.05"))
+    assert per_task.for_task("push").approach == 0.05 and per_task.for_task("open_drawer").approach == 0.0
+    assert np.allclose(imagined_cost(model, start, controls, 1.0, per_task.for_task("open_drawer")), c)
+    assert not np.allclose(imagined_cost(model, start, controls, 1.0, per_task.for_task("push")), c)
+    with pytest.raises(ValueError, match="for_task"):
+        imagined_cost(model, start, controls, 1.0, per_task)
+    with pytest.raises(ValueError, match="unknown task 'pusj'"):
+        Objective.parse_approach("pusj=0.05")
     with pytest.raises(ValueError, match="track_points"):
         track_distances(WorldModel(_cfg(track_points=0)), st)
 

@@ -46,6 +46,19 @@ def _split(s: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
     return items
 
 
+def approach_value(text: str) -> float | dict:
+    """`--approach` of `plan` and `improve`: metres for all tasks, or per task (`Objective.parse_approach`)."""
+    from egoworld.imagine.plan import Objective
+
+    try:
+        value = Objective.parse_approach(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--approach") from e
+    if any(v < 0 for v in (value.values() if isinstance(value, dict) else [value])):
+        raise typer.BadParameter("metres behind the object cannot be negative", param_hint="--approach")
+    return value
+
+
 def plan_command(
     run: Path = typer.Argument(..., help="A training run folder (its best checkpoint) or a checkpoint folder."),
     task: Optional[str] = typer.Option(None, "--task", help="Comma-separated tasks, or 'all' (push, open_drawer, pick_place, stack) [default: all; --quick: push]."),
@@ -65,7 +78,7 @@ def plan_command(
     uncertainty: float = typer.Option(0.0, min=0.0, help="Penalty on the reward ensemble's disagreement (models trained with --set reward_heads=K)."),
     track: float = typer.Option(0.0, min=0.0, help="Weight of the goal-conditioned cost on the imagined tracked object: hand to object + object to goal, metres (models trained with --set track_points=2)."),
     progress: float = typer.Option(1.0, min=0.0, help="Weight of the reward head's predicted progress (0: plan by the other terms alone)."),
-    approach: float = typer.Option(0.0, min=0.0, help="With --track: draw the hand this many metres behind the object, away from its goal (where a push starts), instead of to the object."),
+    approach: str = typer.Option("0", help="With --track: draw the hand this many metres behind the object, away from its goal (where a push starts), instead of to the object; per task as push=0.05 (other tasks 0)."),
     render_size: int = typer.Option(128, min=16, help="Camera resolution; the model sees it area-scaled to its own size."),
     seed: int = typer.Option(0, help="Same seed → same episodes and same numbers."),
     workers: int = typer.Option(1, min=1, help="Processes (episodes run in parallel; one torch thread each)."),
@@ -90,7 +103,7 @@ def plan_command(
     overrides: dict = dict(planner=(QUICK["planner"] | planned) if quick else planned)
     if max_steps is not None:
         overrides["max_steps"] = max_steps
-    objective = {k: v for k, v in dict(uncertainty=uncertainty, track=track, approach=approach).items() if v}
+    objective = {k: v for k, v in dict(uncertainty=uncertainty, track=track, approach=approach_value(approach)).items() if v}
     if progress != 1.0:
         objective["progress"] = progress
     if objective:

@@ -190,7 +190,7 @@ def make_policy(spec: EpisodeSpec, method: str, cfg: ClosedLoopConfig, model: tu
 
             goal = goal_image(spec.task, spec.place, spec.person, spec.reset_seed, cfg.render_size, max_steps=300)
         # no goal frame (the scripted person never finished in the twin): fall back to the reward head
-        objective = Objective(**({"goal": 1.0, "progress": 0.0} if goal is not None else {}) | cfg.objective)
+        objective = Objective(**({"goal": 1.0, "progress": 0.0} if goal is not None else {}) | cfg.objective).for_task(spec.task)
         return PlannerPolicy(base, world_model_cost(model, cfg.context or mcfg.context, objective, goal), name="model")
     raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
 
@@ -260,7 +260,7 @@ def cost_agreement(run: str, spec: EpisodeSpec, cfg: ClosedLoopConfig, candidate
     p.reset(spec.reset_seed % (2**31))
     controls = p.param.controls(p.sample(p.mean, base.init_std)[:candidates])
     env = SimEnv(spec.task, spec.place, spec.person, width=cfg.render_size, height=cfg.render_size, max_steps=cfg.max_steps)
-    objective = Objective(**cfg.objective)
+    objective = Objective(**cfg.objective).for_task(spec.task)
     hand_scale = person_spec(spec.person).hand_scale
     try:
         obs, _ = env.reset(seed=spec.reset_seed)

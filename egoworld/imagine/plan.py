@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -202,7 +202,9 @@ class Objective:
     body and the tracker pin down, not from a reward head that may have learned a shortcut.
     ``approach``: metres behind the object, on the far side from its goal, that the hand is drawn to instead
     of the object itself — where a push starts (a hand drawn to the object's centre pushes it away from
-    where the hand came from, whichever way the goal lies). 0: the object.
+    where the hand came from, whichever way the goal lies). 0: the object. A mapping {task: metres} gives
+    each task its own (push is the one task done without a grip: its hand must start behind the object,
+    while a drawer's handle or a block to pick is taken where it is); ``for_task`` resolves it.
     """
 
     progress: float = 1.0
@@ -211,10 +213,32 @@ class Objective:
     goal: float = 0.0
     uncertainty: float = 0.0
     track: float = 0.0
-    approach: float = 0.0
+    approach: float | dict = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_task(self, task: str) -> "Objective":
+        """This objective for one task: a per-task ``approach`` becomes that task's (0 for tasks it does not name)."""
+        if isinstance(self.approach, dict):
+            return replace(self, approach=float(self.approach.get(task, 0.0)))
+        return self
+
+    @staticmethod
+    def parse_approach(text: str) -> float | dict:
+        """``--approach``: metres for every task ("0.05") or per task ("push=0.05,stack=0.02")."""
+        from egoworld.capture.sim.catalog import TASKS
+
+        text = text.strip()
+        if "=" not in text:
+            return float(text)
+        out = {}
+        for item in filter(None, (x.strip() for x in text.split(","))):
+            name, _, value = item.partition("=")
+            if name.strip() not in TASKS:
+                raise ValueError(f"--approach: unknown task {name.strip()!r} (known: {', '.join(TASKS)})")
+            out[name.strip()] = float(value)
+        return out
 
 
 class WorldModelCost:
@@ -328,6 +352,8 @@ def imagined_cost(model, start, controls: np.ndarray, hand_scale: float | np.nda
         if o.success:
             cost -= o.success * (1.0 - model.cont(feat)).mean(1)
         if o.track:
+            if isinstance(o.approach, dict):
+                raise ValueError("a per-task approach must be resolved for the task first (Objective.for_task)")
             d = track_distances(model, states, o.approach)  # (N, T)
             cost += o.track * (d.mean(1) + o.terminal * d[:, -1])
         if o.goal and goal_probs is not None:
