@@ -257,6 +257,18 @@ def test_progress_read_from_the_tracked_points_is_reach_then_the_share_of_the_wa
     assert float(dream_progress(model, halfway, feat, "head")[0]) == float(model.reward(halfway)[0])
     with pytest.raises(ValueError, match="track_points"):
         check_progress(WorldModel(_cfg(track_points=0)), "track")
+    # and the dream ends where the points say the task is done, not where the continuation head says so
+    from egoworld.capture.sim.tasks import TRACK_DONE
+    from egoworld.imagine.dream import dream_continue
+
+    assert float(dream_continue(model, halfway, "track", "push")[0]) == 1.0  # 0.1 m to go
+    near = feat.clone()
+    near[0, -6:-3] = b[0, 12:15] + torch.tensor([TRACK_DONE["push"] * 0.9, 0.0, 0.0]) / EGO_POS_SCALE
+    assert float(dream_continue(model, near, "track", "push")[0]) == 0.0
+    assert float(dream_continue(model, near, "track", "stack")[0]) == 1.0  # a block 4.5 cm off its base is not on it
+    assert float(dream_continue(model, near, "head")[0]) == float(model.cont(near)[0])
+    with pytest.raises(ValueError, match="needs its task"):
+        dream_continue(model, near, "track")
     with pytest.raises(ValueError, match="unknown progress"):
         check_progress(model, "nope")
 

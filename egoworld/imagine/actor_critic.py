@@ -37,6 +37,7 @@ from egoworld.imagine.dream import (
     WindowReader,
     actions_from_controls,
     check_progress,
+    dream_continue,
     dream_progress,
     estimate_hand_scale,
     filter_windows,
@@ -238,7 +239,7 @@ class ActorCritic:
         with torch.no_grad():
             progress = dream_progress(model, feat, feat[0], cfg.progress)  # (H+1, B)
             reward = (progress[1:] - progress[:-1]) * cfg.reward_scale
-            disc = cfg.gamma * model.cont(feat[1:])
+            disc = cfg.gamma * dream_continue(model, feat[1:], cfg.progress, cfg.task)
             v_slow = self.slow.value(feat)
             ret = lambda_returns(reward, disc, v_slow, cfg.lam)
             weight = torch.cumprod(torch.cat([torch.ones_like(disc[:1]), disc[:-1]]), 0)

@@ -398,6 +398,16 @@ def track_progress(model, feat, start_feat=None) -> "torch.Tensor":
     return 0.2 * near + 0.8 * closed
 
 
+def track_done(model, feat, task: str) -> "torch.Tensor":
+    """1 where the imagined tracked object is within the task's ``TRACK_DONE`` of its imagined goal, else 0 (…)."""
+    from egoworld.capture.sim.tasks import TRACK_DONE
+
+    if task not in TRACK_DONE:
+        raise ValueError(f"no tracked-object success for task {task!r} (known: {', '.join(TRACK_DONE)})")
+    _, obj, goal = _tracked_parts(model, feat[..., -model.cfg.body_size:])
+    return ((goal - obj).norm(dim=-1) < TRACK_DONE[task]).to(feat.dtype)
+
+
 def track_distances(model, states, approach: float = 0.0) -> "torch.Tensor":
     """Imagined states (N, T, ·) → nearest hand to object (or to the point ``approach`` metres behind it, away
     from its goal) + object to goal (N, T), metres (``Objective.track``)."""

@@ -17,6 +17,10 @@ from egoworld.capture.sim.simulator import Simulator
 PUSH_TOLERANCE = 0.05
 REACH_RANGE = 0.6  # metres: progress's reach term falls from 1 (a hand at the target) to 0 at this distance
 DRAWER_OPEN = 0.15
+# How near the tracked object (``track_points``' first) must come to its goal point for the task to count as
+# done as an object tracker sees it — what a dream that reads progress from the tracked points ends on: push's
+# own tolerance, the drawer's handle within 2 cm of fully open, the bin's inner half-width, a block on its base.
+TRACK_DONE = {"push": PUSH_TOLERANCE, "open_drawer": 0.02, "pick_place": CONTAINER_INNER, "stack": 0.02}
 
 
 def _on_table(spec: ObjectSpec, place: Place, xy: tuple[float, float]) -> tuple[float, float, float]:
