@@ -273,6 +273,28 @@ def test_planner_beats_random_actions_with_a_tiny_trained_model():
     model = _train(_collect(24, Parametrisation(cfg.dims, cfg.repeat, cfg.scale), np.random.default_rng(0)), 300)
     gains = {m: [_gain(model, m, s, cfg) for s in range(8)] for m in ("model", "random")}
     assert np.mean(gains["model"]) > np.mean(gains["random"]) + 0.03, gains
+    # and it ranks plans: its cost of 16 candidate sequences from a start agrees with the simulator's (ρ > 0)
+    assert _cost_agreement(model, cfg) > 0.0
+
+
+def _cost_agreement(model, cfg: PlannerConfig) -> float:
+    """Spearman ρ of the model's cost against the sim-oracle's on 16 of the planner's own candidates, from
+    the start of the drawer episode (the acceptance's diagnostic, `egoworld plan` prints it per cell)."""
+    from scipy.stats import spearmanr
+
+    from egoworld.capture.sim.env import SimEnv
+    from egoworld.imagine.plan import Planner, SimCost
+
+    env = SimEnv(TASK, place=0, person=0, width=SIZE, height=SIZE, max_steps=EPISODE)
+    obs, _ = env.reset(seed=ROOM_SEED)
+    wm = WorldModelCost(model, 1.0, WINDOW)
+    wm.observe(obs["image"], state=obs.get("state"))
+    p = Planner(cfg)
+    p.reset(0)
+    controls = p.param.controls(p.sample(p.mean, cfg.init_std)[:16])
+    rho = float(spearmanr(wm(controls), SimCost(env)(controls)).statistic)
+    env.close()
+    return rho
 
 
 def test_every_actor_goes_through_one_rollout():
