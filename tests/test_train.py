@@ -123,6 +123,26 @@ def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     assert again.returncode != 0 and "--resume" in (again.stderr + again.stdout)
 
 
+def test_init_from_starts_from_a_runs_weights_and_refuses_another_config(tmp_path):
+    """`--init-from RUN`: a new run from RUN's weights (in its lineage); weights of another shape are an error
+    that names the run's config, not a traceback."""
+    first = tmp_path / "first"
+    ok = subprocess.run(_train_cmd(first, "--steps", "2", "--set", "threads=1"), env=_env(), capture_output=True, text=True,
+                        timeout=240)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    more = tmp_path / "more"
+    ok = subprocess.run(_train_cmd(more, "--steps", "1", "--seed", "1", "--init-from", str(first), "--set", "threads=1",
+                                   "--set", "ckpt_every=1"), env=_env(), capture_output=True, text=True, timeout=240)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    lineage = json.loads((more / "lineage.json").read_text())
+    assert lineage["init_from"]["model_sha256"] == runs.model_sha256(runs.resolve(first))
+    start, after = _weights(first, 2), _weights(more, 1)
+    assert 0.0 < _rel_gap(start, after) < 0.05  # one step away from where the first run ended
+    bad = subprocess.run(_train_cmd(tmp_path / "bad", "--steps", "1", "--init-from", str(first), "--set", "deter=64"),
+                         env=_env(), capture_output=True, text=True, timeout=240)
+    assert bad.returncode == 2 and "config.json" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+
+
 def test_bad_store_or_occupied_out_is_an_error_not_a_traceback(tmp_path, tmp_path_factory):
     from test_dataset_fixture import synced_store_data
 

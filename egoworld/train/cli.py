@@ -32,6 +32,7 @@ def train_command(
     minutes: Optional[float] = typer.Option(None, help="Time budget; the step count is fixed after timing the first steps."),
     steps: Optional[int] = typer.Option(None, help="Exact number of steps (overrides --minutes)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this run's (or checkpoint's) weights with a fresh optimizer: train longer, or fine-tune on a grown store (the config must match; give another --seed for new batches)."),
     seed: Optional[int] = typer.Option(None), batch_size: Optional[int] = typer.Option(None),
     seq_len: Optional[int] = typer.Option(None), image_size: Optional[int] = typer.Option(None),
     overshoot: Optional[int] = typer.Option(None, help="Open-loop steps of the multi-step loss (0: off)."),
@@ -58,7 +59,7 @@ def train_command(
     from egoworld.dataset.build import DatasetError
 
     try:
-        summary = train(cfg, data, out, resume=resume, progress=progress, grad_dump=grad_dump)
+        summary = train(cfg, data, out, resume=resume, progress=progress, grad_dump=grad_dump, init_from=init_from)
     except (DatasetError, FileExistsError, ValueError, OSError) as e:
         # a bad store, an occupied --out or an empty split: say which file and what to do, no traceback
         typer.echo(f"error: {e}", err=True)

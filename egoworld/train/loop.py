@@ -171,7 +171,11 @@ def train(cfg: Config, data: str, out: str | Path, resume: bool = False, progres
     init_info = None
     if init_from is not None and not resume:
         src = runs.resolve(init_from)
-        model.load_state_dict(runs.load_weights(src / runs.WEIGHTS))  # strict; brings its action stats along
+        try:  # strict; brings its action stats along
+            model.load_state_dict(runs.load_weights(src / runs.WEIGHTS))
+        except RuntimeError as e:
+            raise ValueError(f"{src}: its weights do not fit this config (train with the --set options it was "
+                             f"trained with, {src / 'config.json'}): {str(e).splitlines()[0]}") from None
         init_info = {"init_from": {"checkpoint": str(src), "model_sha256": runs.model_sha256(src)}}
     opt = Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
     lineage = build_lineage(data, train_ds, ({"left_out": left_out} if left_out else {}) | (init_info or {}) or None)
